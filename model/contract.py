@@ -1,7 +1,8 @@
 """The ONNX contract (version 1): what a ``.onnx`` file must hold for RetinaNet Studio.
 
 - input ``image``: float32 [N, H, W, 3], RGB 0..255, H and W dynamic;
-- outputs ``boxes`` [N, A, 4] xyxy input pixels, ``scores`` [N, A, C] sigmoid, and one
+- outputs ``boxes`` [N, A, 4] xyxy input pixels (exports clip them to the input; the runtime clips
+  to the image either way), ``scores`` [N, A, C] sigmoid, and one
   [N, h, w, F] activation per pyramid level (names and strides from the metadata);
 - ``metadata_props``: the keys below. Everything here reads the file with ``onnx`` and
   never imports TensorFlow.

@@ -164,13 +164,20 @@ OUTPUT_ORDER = ("boxes", "scores", "P3", "P4", "P5", "P6", "P7")
 
 def make_inference_function(model: keras.Model, config: ModelConfig):
     """A ``tf.function`` image -> (boxes, scores, P3..P7), the ONNX contract's outputs in
-    :data:`OUTPUT_ORDER`. Input: (N, H, W, 3) float32 RGB 0..255, H and W dynamic."""
+    :data:`OUTPUT_ORDER`. Input: (N, H, W, 3) float32 RGB 0..255, H and W dynamic; boxes
+    are xyxy input pixels clipped to [0, W] x [0, H]."""
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="image")])
     def detect(image):
         box_deltas, class_logits, *pyramid = model(image, training=False)
         anchors = tf_anchors(pyramid, config.anchors)
         boxes = tf_decode_boxes(box_deltas, anchors, config.anchors.box_variance)
+        # Clipped to the input, as every consumer clips to the image anyway: a P7 anchor
+        # on a small input otherwise reaches ~900 px outside it, where float32 steps are
+        # 6e-5 px and two runtimes' roundings differ by more than the parity bound.
+        height_width = tf.cast(tf.shape(image)[1:3], tf.float32)
+        limit = tf.tile(height_width[::-1], [2])  # (W, H, W, H)
+        boxes = tf.minimum(tf.maximum(boxes, 0.0), limit)
         scores = tf.sigmoid(class_logits)
         return (boxes, scores, *pyramid)
 
