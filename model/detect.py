@@ -162,7 +162,7 @@ def detect_images(
                     summary.errors.append(exc)
                 else:
                     owners[label_name] = path
-                    output = detector.run(image, size=size)
+                    output = detector.run(image, size=size, features=False)  # labels need no pyramid
                     dets = select(
                         output.candidates,
                         score_thresh=nms.score_thresh,

@@ -3,7 +3,9 @@
 Provider choice is deliberate: TensorRT (only when asked for) -> CUDA -> CPU, each GPU
 provider tried only when its libraries can really load, so that a machine without a GPU
 gets one clear notice instead of a wall of red logs. ``Detector.providers`` is what the
-session really uses.
+session really uses. On CUDA and TensorRT a run goes through onnxruntime's IOBinding
+(input and wanted outputs bound in host memory, one binding per Detector); callers that need
+only boxes and scores leave the pyramid on the device with ``Detector.run(..., features=False)``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +23,7 @@ import cv2
 import numpy as np
 
 from model import contract as C
-from model.anchors import anchor_location, anchor_offsets
+from model.anchors import anchor_location, anchor_offsets, level_shapes
 from model.boxes import clip_boxes
 from model.errors import ModelContractError, StudioError
 from model.postprocess import Candidates, extract_candidates
@@ -137,7 +140,8 @@ class NetworkOutput:
     """One image's network outputs, mapped to original-image pixels, plus its candidates.
 
     boxes (A, 4) float32 xyxy original pixels; scores (A, C); pyramid: level name ->
-    (h, w, F); level_shapes (h, w) per level; anchor_offsets (L + 1,).
+    (h, w, F), empty for a ``features=False`` run; level_shapes (h, w) per level (always
+    set); anchor_offsets (L + 1,).
     """
 
     boxes: np.ndarray
@@ -167,24 +171,42 @@ class NetworkOutput:
 
 
 class Detector:
-    """An onnxruntime session on a contract model."""
+    """An onnxruntime session on a contract model.
 
-    def __init__(self, session, contract: C.ModelContract, notes: list[str]) -> None:
+    ``io_binding``: run through onnxruntime's IOBinding instead of ``session.run``; None
+    (default) turns it on when the session's first provider is CUDA or TensorRT. One
+    Detector serves one thread at a time (the binding is reused under a lock, so a second
+    thread would wait, never clash).
+    """
+
+    def __init__(self, session, contract: C.ModelContract, notes: list[str], *, io_binding: bool | None = None) -> None:
         self.session = session
         self.contract = contract
         self.providers: list[str] = list(session.get_providers())
         self.provider_notes = notes
         self._output_names = [C.BOXES, C.SCORES, *(lv.name for lv in contract.levels)]
+        self._strides = tuple(lv.stride for lv in contract.levels)
+        on_gpu = bool(self.providers) and self.providers[0] in (CUDA, TENSORRT)
+        self.uses_io_binding: bool = on_gpu if io_binding is None else bool(io_binding)
+        self._binding = None  # created on first use, then reused
+        self._binding_lock = threading.Lock()
 
     @classmethod
     def load(
-        cls, path: str | Path, *, providers: Sequence[str] | None = None, threads: int = 0, spin: bool = True
+        cls,
+        path: str | Path,
+        *,
+        providers: Sequence[str] | None = None,
+        threads: int = 0,
+        spin: bool = True,
+        io_binding: bool | None = None,
     ) -> Detector:
         """Open and validate ``path``; raise ModelContractError naming the file and problem.
 
         ``threads``: onnxruntime intra-op threads (0: one per core). ``spin=False`` stops
         idle worker threads from busy-waiting after each run: slightly slower back-to-back
         runs, but the cores go back to the GUI thread at once (the app's choice).
+        ``io_binding``: see :class:`Detector` (None: on for CUDA/TensorRT, off for CPU).
         """
         import onnxruntime as ort
 
@@ -231,16 +253,46 @@ class Detector:
         missing = [n for n in [C.BOXES, C.SCORES, *(lv.name for lv in contract.levels)] if n not in out_names]
         if missing:
             raise ModelContractError(path, f"missing outputs {missing}")
-        return cls(session, contract, notes)
+        return cls(session, contract, notes, io_binding=io_binding)
 
     @property
     def name(self) -> str:
         return Path(self.contract.path).name
 
-    def run(self, image: np.ndarray, *, size: int | None = None, floor: float | None = None) -> NetworkOutput:
+    def _run_session(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
+        """The network's outputs ``names`` for the (1, H, W, 3) float32 ``batch``, as numpy."""
+        if not self.uses_io_binding:
+            return self.session.run(names, {C.INPUT_NAME: batch})
+        return self._run_bound(names, batch)
+
+    def _run_bound(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
+        """:meth:`_run_session` through IOBinding: the host input is bound (onnxruntime copies
+        it to the device), and only ``names`` are bound back, to host memory."""
+        with self._binding_lock:
+            if self._binding is None:
+                self._binding = self.session.io_binding()
+            binding = self._binding
+            try:
+                binding.bind_cpu_input(C.INPUT_NAME, batch)
+                for name in names:
+                    binding.bind_output(name, "cpu")
+                self.session.run_with_iobinding(binding)
+                return binding.copy_outputs_to_cpu()
+            finally:
+                # drop the references to this run's tensors (the pyramid can be large)
+                binding.clear_binding_inputs()
+                binding.clear_binding_outputs()
+
+    def run(
+        self, image: np.ndarray, *, size: int | None = None, floor: float | None = None, features: bool = True
+    ) -> NetworkOutput:
         """Run the network on an (H, W, 3) uint8 RGB image, longest side resized to ``size``
         (default: the model's). Boxes come back xyxy in the image's own pixels, clipped to it;
         candidates are extracted above ``floor`` (default CANDIDATE_FLOOR).
+
+        ``features=False`` fetches only boxes and scores: the pyramid (P3..P7) is computed
+        inside the graph but never copied out, ``pyramid`` is empty, and ``level_shapes``
+        come from the padded input size and the contract's strides.
 
         Raises ModelContractError when the outputs do not have the contract's shapes."""
         if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
@@ -253,14 +305,18 @@ class Detector:
         t0 = time.perf_counter()
         padded, scale = letterbox(image, size=size)
         t1 = time.perf_counter()
+        names = self._output_names if features else self._output_names[:2]
         try:
-            outputs = self.session.run(self._output_names, {C.INPUT_NAME: padded[None].astype(np.float32)})
+            outputs = self._run_session(names, padded[None].astype(np.float32))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (out of memory...)
             raise InferenceError(self.contract.path, f"inference at size {size} failed: {_first_line(exc)}") from exc
         t2 = time.perf_counter()
         boxes, scores, *levels = (o[0] for o in outputs)
         height, width = image.shape[:2]
-        shapes = [tuple(int(d) for d in lv.shape[:2]) for lv in levels]
+        if features:
+            shapes = [tuple(int(d) for d in lv.shape[:2]) for lv in levels]
+        else:  # what the network's 'same'-padded stride-2 steps give: ceil(side / stride)
+            shapes = level_shapes(padded.shape[:2], self._strides)
         offsets = anchor_offsets(shapes, self.contract.anchors_per_cell)
         num_anchors, num_classes = int(offsets[-1]), self.contract.num_classes
         if scores.shape != (num_anchors, num_classes) or boxes.shape != (num_anchors, 4):
