@@ -269,6 +269,9 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--int8", action="store_true", help="also write an int8 (static QDQ) model next to --out")
     parser.add_argument("--calib", type=Path, default=None, help="folder of calibration images for --int8")
     parser.add_argument("--calib-count", type=int, default=32)
+    parser.add_argument(
+        "--fp16", action="store_true", help="also write an fp16 model for GPUs next to --out (fp32 inputs, outputs and box decoding)"
+    )
 
 
 def cli_export(args: argparse.Namespace) -> int:
@@ -321,6 +324,12 @@ def cli_export(args: argparse.Namespace) -> int:
         int8_path = args.out.with_name(args.out.stem + ".int8.onnx")
         quantize_int8(args.out, int8_path, images, size=config.default_size)
         print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB, calibrated on {len(images)} images)")
+    if args.fp16:
+        from model.fp16 import convert_fp16
+
+        fp16_path = args.out.with_name(args.out.stem + ".fp16.onnx")
+        convert_fp16(args.out, fp16_path)
+        print(f"wrote {fp16_path} ({fp16_path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
 

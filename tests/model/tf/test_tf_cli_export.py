@@ -1,0 +1,37 @@
+"""`retinanet-studio export` end to end: a random-init compact network written as the fp32
+contract model plus its int8 and fp16 copies, all three loadable by the Detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from model import contract as C
+from model.cli import main
+from model.runtime import Detector
+
+
+def test_export_writes_fp32_int8_and_fp16(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
+    out = tmp_path / "shapes.onnx"
+    argv = ["export", "--classes", "a,b", "--backbone", "tiny", "--compact", "--size", "128", "--out", str(out)]
+    assert main([*argv, "--int8", "--calib", str(tiny_dataset), "--calib-count", "4", "--fp16"]) == 0
+    printed = capsys.readouterr().out
+    int8, fp16 = out.with_name("shapes.int8.onnx"), out.with_name("shapes.fp16.onnx")
+    for path in (out, int8, fp16):
+        assert f"wrote {path}" in printed
+        assert C.read_contract(path).class_names == ("a", "b")
+    assert json.loads(C.read_contract(fp16).metadata[C.KEY_PROVENANCE])["weights"] == "random init (untrained)"
+    image = np.random.default_rng(0).integers(0, 255, (100, 140, 3), dtype=np.uint8)
+    reference = Detector.load(out, providers=["cpu"]).run(image)
+    half = Detector.load(fp16, providers=["cpu"]).run(image)
+    assert float(np.abs(reference.scores - half.scores).max()) < 5e-3
+    assert float(np.abs(reference.boxes - half.boxes).max()) < 1.0
+
+
+def test_export_int8_without_calibration_images_is_refused(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--classes", "a", "--out", str(out), "--int8"]) == 2
+    assert "--calib" in capsys.readouterr().err
+    assert not out.exists()
