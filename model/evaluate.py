@@ -123,7 +123,7 @@ def evaluate_detector(
         known = [lb for lb in item.labels if lb.name in index]
         gts.append(np.array([lb.box for lb in known], np.float32).reshape(-1, 4))
         gcs.append(np.array([index[lb.name] for lb in known], np.int64))
-        output = detector.run(load_image(item.image_path), size=size)
+        output = detector.run(load_image(item.image_path), size=size, features=False)  # AP needs no pyramid
         dets = select(output.candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=max_total, max_total=max_total)
         preds.append(Prediction(dets.boxes, dets.scores, dets.class_ids))
         sizes.append((item.width, item.height))
