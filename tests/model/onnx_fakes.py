@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from model import contract as C
@@ -179,11 +180,22 @@ def remove_output(model: onnx.ModelProto, name: str) -> onnx.ModelProto:
     return model
 
 
-def red_square_image(
-    *, width: int = 300, height: int = 200, box: tuple[int, int, int, int] = (60, 40, 140, 120), color: int = 0
-) -> np.ndarray:
+def red_square_image(*, width: int = 300, height: int = 200, box: tuple[int, int, int, int] = (60, 40, 140, 120), color: int = 0) -> np.ndarray:
     """(height, width, 3) uint8 RGB, black with a pure ``color`` channel rectangle at xyxy ``box``."""
     image = np.zeros((height, width, 3), np.uint8)
     x1, y1, x2, y2 = box
     image[y1:y2, x1:x2, color] = 255
     return image
+
+
+def cuda_detector(path: Path):
+    """A Detector on ``path`` really running on CUDA, or skip the test with the reason
+    choose_providers gives (no driver, no CUDA libraries...)."""
+    from model.runtime import CUDA, Detector, choose_providers
+
+    chosen, notes = choose_providers(["cuda"])
+    if CUDA not in chosen:
+        pytest.skip(f"CUDAExecutionProvider cannot be used here: {'; '.join(notes) or 'not chosen'}")
+    detector = Detector.load(path, providers=["cuda"])
+    assert detector.providers[0] == CUDA, detector.provider_notes
+    return detector

@@ -18,7 +18,8 @@ from model.errors import ModelContractError
 from model.fp16 import PRECISION, convert_fp16, network_body, to_fp16
 from model.imageio import list_images, load_image
 from model.postprocess import select
-from model.runtime import CUDA, Detector, choose_providers
+from model.runtime import Detector
+from tests.model.onnx_fakes import cuda_detector
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "resources" / "demo_model.onnx"
@@ -128,11 +129,7 @@ def test_a_file_that_is_not_a_contract_model_is_refused_by_name(tmp_path: Path) 
 
 @pytest.mark.gpu
 def test_fp16_on_cuda_matches_fp32_on_cpu(demo_fp16: Path) -> None:
-    chosen, notes = choose_providers(["cuda"])
-    if CUDA not in chosen:
-        pytest.skip(f"CUDAExecutionProvider cannot be used here: {'; '.join(notes) or 'not chosen'}")
-    gpu = Detector.load(demo_fp16, providers=["cuda"])
-    assert gpu.providers[0] == CUDA, gpu.provider_notes
+    gpu = cuda_detector(demo_fp16)
     cpu = Detector.load(DEMO, providers=["cpu"])
     for path in list_images(SAMPLES)[:3]:
         image = load_image(path)

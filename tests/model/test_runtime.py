@@ -12,7 +12,7 @@ from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
 from model.postprocess import select
 from model.runtime import CPU, CUDA, Detector, choose_providers, letterbox, letterbox_size
-from tests.model.onnx_fakes import ANCHORS, red_square_image
+from tests.model.onnx_fakes import ANCHORS, cuda_detector, red_square_image
 
 
 @pytest.mark.parametrize(
@@ -124,11 +124,7 @@ def test_run_refuses_a_non_rgb_image(cpu_detector: Detector) -> None:
 
 @pytest.mark.gpu
 def test_cuda_detector_matches_cpu(contract_model: Path, cpu_detector: Detector) -> None:
-    chosen, notes = choose_providers(["cuda"])
-    if CUDA not in chosen:
-        pytest.skip(f"CUDAExecutionProvider cannot be used here: {'; '.join(notes) or 'not chosen'}")
-    detector = Detector.load(contract_model, providers=["cuda"])
-    assert detector.providers[0] == CUDA, detector.provider_notes
+    detector = cuda_detector(contract_model)
     image = red_square_image()
     gpu, cpu = detector.run(image), cpu_detector.run(image)
     np.testing.assert_allclose(gpu.boxes, cpu.boxes, atol=1e-3)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from model.anchors import level_shapes
-from model.runtime import CPU, CUDA, Detector, NetworkOutput, choose_providers
-from tests.model.onnx_fakes import red_square_image
+from model.runtime import CPU, Detector, NetworkOutput
+from tests.model.onnx_fakes import cuda_detector, red_square_image
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "resources" / "demo_model.onnx"
 
@@ -101,9 +101,7 @@ def test_bound_detector_shared_by_two_threads_gives_each_its_own_result(cpu_dete
 
 @pytest.mark.parametrize("io_binding", [False, True], ids=["plain", "bound"])
 @pytest.mark.parametrize(("image_hw", "size"), IMAGES_AND_SIZES)
-def test_features_off_gives_the_same_detections_and_no_pyramid(
-    contract_model: Path, cpu_detector: Detector, io_binding: bool, image_hw, size: int
-) -> None:
+def test_features_off_gives_the_same_detections_and_no_pyramid(contract_model: Path, cpu_detector: Detector, io_binding: bool, image_hw, size: int) -> None:
     detector = Detector.load(contract_model, providers=["cpu"], io_binding=io_binding)
     image = _image(image_hw)
     full, lean = cpu_detector.run(image, size=size), detector.run(image, size=size, features=False)
@@ -138,11 +136,7 @@ def test_demo_network_levels_are_ceil_of_input_over_stride(demo_detector: Detect
 
 @pytest.mark.gpu
 def test_cuda_io_binding_matches_cpu(contract_model: Path, cpu_detector: Detector) -> None:
-    chosen, notes = choose_providers(["cuda"])
-    if CUDA not in chosen:
-        pytest.skip(f"CUDAExecutionProvider cannot be used here: {'; '.join(notes) or 'not chosen'}")
-    detector = Detector.load(contract_model, providers=["cuda"])
-    assert detector.providers[0] == CUDA, detector.provider_notes
+    detector = cuda_detector(contract_model)
     assert detector.uses_io_binding  # automatic on CUDA
     for image_hw, size in IMAGES_AND_SIZES:
         image = _image(image_hw, color=1)
