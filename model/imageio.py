@@ -17,8 +17,15 @@ from model.errors import ImageReadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
-# 16k x 16k. A decoded RGB image of this size is 768 MB; anything larger is refused before
-# decoding rather than risking running out of memory.
+# The one limit on image size, whichever reader meets the file (Pillow's header reader, cv2's
+# decoder) and whichever path asks (load_image, image_size): 16k x 16k. A decoded RGB image
+# of this size is 768 MB; anything larger is refused before decoding rather than risking
+# running out of memory. (A format only cv2 reads, e.g. Radiance HDR, has no header reader
+# here: its size is checked once decoded, and cv2's own limit, 1 GP, bounds that decode.)
+# Pillow's decompression-bomb check (a warning over ~89 MP, a refusal over ~179 MP, in its
+# own words) is switched off where this module imports Pillow -- the product reads images
+# with Pillow nowhere else -- because the size Pillow reads from the header is checked
+# against this limit before anything is decoded.
 MAX_PIXELS = 16384 * 16384
 
 # EXIF orientations 5..8 swap width and height.
@@ -42,7 +49,30 @@ def list_images(folder: str | Path) -> list[Path]:
 
 
 class ImageTooLargeError(ImageReadError):
-    """The header declares more pixels than can be decoded safely; refused before decoding."""
+    """The image has more pixels than MAX_PIXELS (refused before decoding where a header
+    reader knows the size)."""
+
+
+def _too_large(path: Path, width: int | None = None, height: int | None = None) -> ImageTooLargeError:
+    """The one message for an image over the limit: the file, its size (when known) and MAX_PIXELS."""
+    limit = f"the limit is {MAX_PIXELS / 1e6:.1f} MP ({MAX_PIXELS:,} pixels)"
+    if width is None or height is None:
+        return ImageTooLargeError(path, f"image is too large: the decoder refuses the size its header declares; {limit}")
+    return ImageTooLargeError(path, f"image is too large: {width} x {height} pixels ({width * height / 1e6:.1f} MP); {limit}")
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    """Raise ImageTooLargeError when ``width`` x ``height`` is over MAX_PIXELS."""
+    if width * height > MAX_PIXELS:
+        raise _too_large(path, width, height)
+
+
+def _pillow_image():  # noqa: ANN202 - the PIL.Image module, imported on first use
+    """PIL.Image with its decompression-bomb check off: MAX_PIXELS is applied instead (see there)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None
+    return Image
 
 
 def _exif_orientation(im) -> int:  # noqa: ANN001 - a PIL image
@@ -57,23 +87,24 @@ def _exif_orientation(im) -> int:  # noqa: ANN001 - a PIL image
 
 def _read_header(path: Path, *, orientation: bool) -> tuple[int, int, int]:
     """(stored width, stored height, EXIF orientation or 1) with Pillow, decoding no pixels
-    (except that a PNG is read to its end to find an eXIf chunk placed after the pixels).
+    (except that a PNG is read to its end to find an eXIf chunk placed after the pixels,
+    which happens only once the size has passed the limit).
 
-    Raises ImageTooLargeError when Pillow refuses the size as a decompression bomb, and
-    ImageReadError for anything else it cannot read."""
-    from PIL import Image
-
+    Raises ImageTooLargeError when the size is over MAX_PIXELS, and ImageReadError for
+    anything else it cannot read."""
+    Image = _pillow_image()  # noqa: N806 - the module
     try:
         with Image.open(path) as im:
             width, height = im.size
             if im.format == "TIFF":
                 # Pillow already swaps a TIFF's size for its orientation tag: start from the stored size
                 width, height = im.tag_v2.get(256, width), im.tag_v2.get(257, height)
+            _check_size(path, width, height)
             value = _exif_orientation(im) if orientation else 1
+    except ImageReadError:
+        raise
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(path, f"image is too large to decode safely ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - Pillow's plugins raise assorted types on garbage
         raise ImageReadError(path, f"not a readable image ({exc.__class__.__name__})") from None
     return width, height, value
@@ -108,22 +139,21 @@ def load_image(path: str | Path) -> np.ndarray:
     if data.size == 0:
         raise ImageReadError(path, "file is empty (0 bytes)")
     try:
-        width, height, _ = _read_header(path, orientation=False)
+        _read_header(path, orientation=False)  # raises ImageTooLargeError before decoding
     except ImageTooLargeError:
-        raise  # refused before decoding
+        raise
     except ImageReadError:
-        width = height = 0  # let cv2 try: it reads a few formats PIL does not
-    if width * height > MAX_PIXELS:
-        raise ImageTooLargeError(
-            path, f"image is too large: {width}x{height} ({width * height / 1e6:.0f} MP); the limit is {MAX_PIXELS / 1e6:.0f} MP"
-        )
+        pass  # let cv2 try: it reads a few formats Pillow does not (the size is checked after)
     # IMREAD_COLOR: 8-bit BGR whatever the source (gray, alpha, palette, 16-bit, CMYK),
     # with EXIF orientation applied.
     try:
         bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as exc:  # e.g. a header cv2 reads but Pillow does not, over cv2's own limits
+    except cv2.error as exc:  # e.g. a header cv2 reads but Pillow does not
         reason = (str(exc).strip().splitlines() or ["?"])[-1][:200]
+        if "validateInputImageSize" in reason:  # over cv2's own size limits (1 GP by default)
+            raise _too_large(path) from None
         raise ImageReadError(path, f"cannot decode it ({reason})") from None
     if bgr is None:
         raise ImageReadError(path, "not an image or the file is corrupt/truncated")
+    _check_size(path, bgr.shape[1], bgr.shape[0])  # a format only cv2 reads: known once decoded
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
