@@ -1,7 +1,9 @@
 """COCO-style evaluation with pycocotools (no hand-written mAP).
 
 Ground truth and predictions are built as in-memory COCO objects; boxes are xyxy in
-original-image pixels and converted to COCO's xywh at this edge.
+original-image pixels and converted to COCO's xywh at this edge. The ground truth of
+labelled images comes from :func:`ground_truth` alone, whichever path evaluates (the
+onnxruntime ``evaluate_detector`` or the per-epoch validation of training).
 """
 
 from __future__ import annotations
@@ -10,10 +12,14 @@ import contextlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from model.boxes import xyxy_to_xywh
+
+if TYPE_CHECKING:
+    from model.labels import ImageLabels
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,30 @@ class EvalResult:
         return "\n".join(lines)
 
 
+def ground_truth(item: ImageLabels, *, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of ``item`` that COCO evaluation counts: boxes (G, 4) float32 xyxy in
+    original-image pixels, clipped to the image (``item.width`` x ``item.height``; not
+    clipped when the size is unknown, 0), and class ids (G,) int64 indexing ``class_names``,
+    in label order. Left out: labels of a class not in ``class_names``, and degenerate boxes
+    (no area left once clipped: zero width or height, or entirely outside the image)."""
+    # Why degenerate boxes are dropped: pycocotools gives a zero-area ground-truth box an
+    # IoU of 0 with every detection (and detections are clipped to the image), so it can
+    # never be matched at any IoU threshold; kept, it only counts as a miss at every recall
+    # level and lowers AP for something that is not an object in the picture. COCO's own
+    # annotations all have positive area inside their image. Marking it ignored (iscrowd)
+    # would give the same AP, since no detection can overlap it, so it is simply dropped
+    # (and not counted in EvalResult.num_labels). A box that only reaches past the border is
+    # clipped, to be compared with detections that are clipped the same way.
+    index = {name: i for i, name in enumerate(class_names)}
+    known = [label for label in item.labels if label.name in index]
+    boxes = np.array([label.box for label in known], np.float32).reshape(-1, 4)
+    class_ids = np.array([index[label.name] for label in known], np.int64)
+    if item.width > 0 and item.height > 0:
+        boxes = np.clip(boxes, 0.0, np.array([item.width, item.height] * 2, np.float32))
+    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return boxes[keep], class_ids[keep]
+
+
 def coco_evaluate(
     gt_boxes: Sequence[np.ndarray],
     gt_class_ids: Sequence[np.ndarray],
@@ -51,7 +81,8 @@ def coco_evaluate(
 ) -> EvalResult:
     """AP / AP50 / AP75 and per-class AP50 over images; per image: gt boxes (G, 4) xyxy,
     gt class ids (G,), and a Prediction; ``image_sizes`` are (width, height). Classes without
-    ground truth get AP50 NaN.
+    ground truth get AP50 NaN. The ground truth is used as given: build it from labels with
+    :func:`ground_truth`.
 
     ``ap50_only``: evaluate at IoU 0.5, all areas, 100 detections only (the same AP50, about
     4x faster: no other IoU thresholds or area ranges); AP and AP75 are then NaN."""
@@ -112,17 +143,17 @@ def evaluate_detector(
     progress=None,
 ) -> EvalResult:
     """COCO AP of an onnxruntime ``Detector`` (model.runtime) on labelled ``items``
-    (ImageLabels). Ground-truth classes the model does not know are left out."""
+    (ImageLabels); the ground truth is :func:`ground_truth` of each item (classes the model
+    does not know and degenerate boxes are left out)."""
     from model.imageio import load_image
     from model.postprocess import select
 
     class_names = list(detector.contract.class_names)
-    index = {name: i for i, name in enumerate(class_names)}
     gts, gcs, preds, sizes = [], [], [], []
     for done, item in enumerate(items, start=1):
-        known = [lb for lb in item.labels if lb.name in index]
-        gts.append(np.array([lb.box for lb in known], np.float32).reshape(-1, 4))
-        gcs.append(np.array([index[lb.name] for lb in known], np.int64))
+        boxes, class_ids = ground_truth(item, class_names=class_names)
+        gts.append(boxes)
+        gcs.append(class_ids)
         output = detector.run(load_image(item.image_path), size=size, features=False)  # AP needs no pyramid
         dets = select(output.candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=max_total, max_total=max_total)
         preds.append(Prediction(dets.boxes, dets.scores, dets.class_ids))

@@ -23,7 +23,7 @@ import numpy as np
 from model.anchors import generate_anchors
 from model.config import ModelConfig, compact_config, from_dict, to_dict
 from model.encoding import encode_targets
-from model.evaluate import EvalResult, Prediction, coco_evaluate
+from model.evaluate import EvalResult, Prediction, coco_evaluate, ground_truth
 from model.imageio import load_image
 from model.labels import ImageLabels, load_dataset
 from model.postprocess import extract_candidates, select
@@ -170,9 +170,11 @@ def predict_tf(detect, image: np.ndarray, *, size: int, score_thresh: float = 0.
 
 
 def evaluate_tf(detect, items: list[ImageLabels], class_names: list[str], *, size: int) -> EvalResult:
+    """COCO AP of the TF inference function on labelled ``items``, with the same ground
+    truth as ``model.evaluate.evaluate_detector`` (:func:`model.evaluate.ground_truth`)."""
     gts, gcs, preds, sizes = [], [], [], []
     for item in items:
-        boxes, classes = _class_ids(item, class_names)
+        boxes, classes = ground_truth(item, class_names=class_names)
         gts.append(boxes)
         gcs.append(classes)
         preds.append(predict_tf(detect, load_image(item.image_path), size=size))

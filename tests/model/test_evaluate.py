@@ -1,4 +1,5 @@
-"""COCO evaluation through pycocotools: the AP50-only fast path equals the full evaluation."""
+"""COCO evaluation through pycocotools: the AP50-only fast path equals the full evaluation;
+the ground truth of labelled images (ground_truth) and its rule for degenerate boxes."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from model.evaluate import Prediction, coco_evaluate
+from model.evaluate import Prediction, coco_evaluate, ground_truth
+from model.labels import ImageLabels, Label
 
 
 def _case(seed: int) -> tuple[list, list, list]:
@@ -46,3 +48,52 @@ def test_perfect_detections_score_ap50_one() -> None:
         result = coco_evaluate([boxes], [classes], [pred], class_names=["a", "b", "c"], ap50_only=ap50_only)
         assert result.ap50 == pytest.approx(1.0)
         assert result.per_class_ap50["a"] == pytest.approx(1.0) and math.isnan(result.per_class_ap50["c"])
+
+
+# --------------------------------------------------------------------------- ground truth
+def _item(labels: list, width: int = 200, height: int = 100) -> ImageLabels:
+    return ImageLabels(image_path="scene.png", width=width, height=height, labels=[Label(*box, name) for *box, name in labels])
+
+
+def test_ground_truth_keeps_known_classes_in_label_order() -> None:
+    item = _item([(10, 20, 50, 60, "b"), (0, 0, 5, 5, "zebra"), (30, 10, 90, 40, "a")])
+    boxes, class_ids = ground_truth(item, class_names=["a", "b"])
+    np.testing.assert_array_equal(boxes, np.array([[10, 20, 50, 60], [30, 10, 90, 40]], np.float32))
+    np.testing.assert_array_equal(class_ids, np.array([1, 0]))
+    assert boxes.dtype == np.float32 and class_ids.dtype == np.int64
+
+
+def test_ground_truth_drops_degenerate_boxes_and_clips_the_rest_to_the_image() -> None:
+    item = _item(
+        [
+            (10, 20, 10, 60, "a"),  # zero width
+            (10, 20, 50, 20, "a"),  # zero height
+            (250, 10, 300, 50, "a"),  # right of the 200 x 100 image
+            (-40, -30, -10, -5, "a"),  # above-left of it
+            (-40, 10, 0, 50, "a"),  # touches the left edge from outside: no area inside
+            (150, 60, 230, 120, "a"),  # reaches past the bottom-right corner: clipped
+            (20, 30, 60, 70, "a"),  # inside: unchanged
+        ]
+    )
+    boxes, class_ids = ground_truth(item, class_names=["a"])
+    np.testing.assert_array_equal(boxes, np.array([[150, 60, 200, 100], [20, 30, 60, 70]], np.float32))
+    np.testing.assert_array_equal(class_ids, np.array([0, 0]))
+
+
+def test_ground_truth_without_an_image_size_only_drops_zero_size_boxes() -> None:
+    item = _item([(10, 20, 10, 60, "a"), (250, 10, 300, 50, "a")], width=0, height=0)
+    boxes, _ = ground_truth(item, class_names=["a"])
+    np.testing.assert_array_equal(boxes, np.array([[250, 10, 300, 50]], np.float32))
+
+
+def test_ground_truth_of_an_image_without_labels_is_empty() -> None:
+    boxes, class_ids = ground_truth(_item([]), class_names=["a"])
+    assert boxes.shape == (0, 4) and class_ids.shape == (0,)
+
+
+def test_a_zero_area_ground_truth_box_can_never_be_matched() -> None:
+    # Why ground_truth drops them: even a detection on exactly the same box is no match.
+    box = np.array([[10, 20, 10, 60]], np.float32)
+    pred = Prediction(box, np.array([0.9], np.float32), np.array([0]))
+    result = coco_evaluate([box], [np.array([0])], [pred], class_names=["a"], image_sizes=[(200, 100)])
+    assert result.ap50 == 0.0
