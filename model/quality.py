@@ -10,14 +10,37 @@ slider moves, on detections that ``model.postprocess.select`` made from cached c
 * per image, false positives + false negatives say where model and labels disagree most.
 
 A *label* is a saved, human-approved box; a *detection* comes from the model. Boxes are
-xyxy in original-image pixels everywhere in this module. Every label counts as ground
-truth (VOC ``difficult`` flags are not treated specially, as in ``coco_evaluate``).
+xyxy in original-image pixels everywhere in this module. VOC ``difficult`` flags are not
+treated specially, as in ``coco_evaluate``.
+
+Only human-verified labels are evidence. A label that is the evaluated model's own
+detection, accepted and saved without an edit (``ImageComparison.label_is_model_output``;
+the app tells from the provenance sidecar, :func:`is_model_output`), agrees with the model
+by construction, so:
+
+* an image whose labels are *all* such labels is left out altogether (no precision, recall,
+  AP50 or disagreement from it); :attr:`QualityReport.left_out_images` and
+  ``left_out_labels`` count them. An image with no labels at all (an empty label file: a
+  reviewed image without objects) is evidence and counts;
+* in an image that also has verified labels (drawn, edited, from another model, or from a
+  file with no studio record) the model's own labels are *ignored regions*, as COCO treats
+  ignored ground truth: they are not false negatives, and a detection that matches no
+  verified label but matches one of them (same class, IoU >= ``match_iou``) is neither a
+  true nor a false positive. The image's verified labels and its other detections count
+  as usual (the user looked at it). ``ignored_labels`` / ``ignored_detections`` count them.
+
+Whether the image is left out is decided on all the labels given, before the class filter.
+"Same model" means the same file contents (:func:`model_fingerprint`), whatever the file is
+called; a label whose record carries no fingerprint (saved before it was recorded) is
+judged by the model's file name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
+import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +55,60 @@ from model.postprocess import Detections
 MATCH_IOU = 0.5
 #: COCOeval's default: at most this many detections per image count towards AP.
 COCO_MAX_DETS = 100
+#: Hex digits of the model file's SHA-256 kept in a fingerprint (64 bits).
+FINGERPRINT_DIGITS = 16
+
+
+@dataclass(frozen=True)
+class UneditedAcceptance:
+    """A label that is a model's detection accepted unedited: that model's file name and
+    :func:`model_fingerprint` ("" where the record has none)."""
+
+    model_name: str
+    model_id: str = ""
+
+
+def is_model_output(acceptance: UneditedAcceptance | None, *, model_name: str, model_id: str) -> bool:
+    """Whether a label accepted unedited as ``acceptance`` (None: drawn, edited, or with no
+    record) is the output of the model named ``model_name`` with fingerprint ``model_id``:
+    the fingerprints are compared when both are known, the file names otherwise."""
+    if acceptance is None:
+        return False
+    if acceptance.model_id and model_id:
+        return acceptance.model_id == model_id
+    return acceptance.model_name == model_name
+
+
+_FINGERPRINTS: dict[tuple[str, int, int], str] = {}
+_FINGERPRINT_LOCK = threading.Lock()
+
+
+def model_fingerprint(path: str | os.PathLike[str]) -> str:
+    """``"sha256:"`` + the first ``FINGERPRINT_DIGITS`` hex digits of the SHA-256 of the
+    model file: which model it is, whatever the file is called (training and fine-tuning
+    both write ``model.onnx``). "" when the file cannot be read.
+
+    Remembered per (path, size, modification time): only a new or changed file is read
+    (about 0.3 s for a 140 MB model); a caller that asks while another thread reads the
+    same file waits for that result. Weights kept in external data files are not read.
+    """
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return ""
+    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+    with _FINGERPRINT_LOCK:
+        fingerprint = _FINGERPRINTS.get(key)
+        if fingerprint is None:
+            digest = hashlib.sha256()
+            try:
+                with open(path, "rb") as file:
+                    while chunk := file.read(1 << 20):
+                        digest.update(chunk)
+            except OSError:
+                return ""
+            fingerprint = _FINGERPRINTS[key] = f"sha256:{digest.hexdigest()[:FINGERPRINT_DIGITS]}"
+    return fingerprint
 
 
 @dataclass(frozen=True)
@@ -40,7 +117,9 @@ class ImageComparison:
 
     ``key`` names the image (its path); label_boxes (G, 4) float32 xyxy, label_class_ids
     (G,) int64; det_boxes (K, 4) float32 xyxy, det_scores (K,) float32, det_class_ids (K,)
-    int64; ``image_size`` is (width, height) when known.
+    int64; ``image_size`` is (width, height) when known. ``label_is_model_output`` (G,)
+    bool marks the labels that are the evaluated model's own detections accepted unedited
+    (None: none are; see the module docstring).
     """
 
     key: str
@@ -50,6 +129,7 @@ class ImageComparison:
     det_scores: np.ndarray
     det_class_ids: np.ndarray
     image_size: tuple[int, int] | None = None
+    label_is_model_output: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +152,13 @@ class QualityReport:
     """Model vs labels over ``num_images`` images.
 
     ``precision`` is NaN without detections, ``recall`` and ``ap50`` are NaN without
-    labels (``ap50`` also when it was not asked for). ``images`` lists every image, the
-    worst (most false positives + false negatives) first.
+    labels (``ap50`` also when it was not asked for). ``images`` lists every counted
+    image, the worst (most false positives + false negatives) first.
+
+    Counts cover verified labels and counted detections only. ``left_out_images`` (with
+    their ``left_out_labels``) had nothing but the model's own unedited detections as
+    labels; ``ignored_labels`` are such labels in counted images, and
+    ``ignored_detections`` the detections that matched them (module docstring).
     """
 
     num_images: int
@@ -87,6 +172,10 @@ class QualityReport:
     ap50: float
     per_class_ap50: dict[str, float] = field(default_factory=dict)
     images: tuple[ImageAgreement, ...] = ()
+    left_out_images: int = 0
+    left_out_labels: int = 0
+    ignored_labels: int = 0
+    ignored_detections: int = 0
 
     def disagreements(self, limit: int | None = None) -> list[ImageAgreement]:
         """Images with at least one false positive or false negative, worst first."""
@@ -194,6 +283,14 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def _own_labels(image: ImageComparison) -> np.ndarray | None:
+    """(G,) bool: which labels of ``image`` are the model's own unedited detections (None: none)."""
+    if image.label_is_model_output is None:
+        return None
+    own = np.asarray(image.label_is_model_output, bool).reshape(np.asarray(image.label_class_ids).size)
+    return own if own.any() else None
+
+
 def compare(
     images: Sequence[ImageComparison],
     *,
@@ -202,64 +299,100 @@ def compare(
     match_iou: float = MATCH_IOU,
     with_ap: bool = True,
 ) -> QualityReport:
-    """Precision, recall (at ``match_iou``) and AP50 of the detections against the labels
-    of ``images``; per-image counts, worst first.
+    """Precision, recall (at ``match_iou``) and AP50 of the detections against the verified
+    labels of ``images``; per-image counts, worst first.
 
-    ``class_ids`` (indices into ``class_names``), when given, restricts labels and
-    detections to those classes (the NMS panel's class filter). AP50 is pycocotools' (at
-    most ``COCO_MAX_DETS`` detections per image count); ``with_ap=False`` skips it (NaN).
+    Images whose labels are all the model's own unedited detections are left out; such
+    labels in other images are ignored regions (module docstring). ``class_ids`` (indices
+    into ``class_names``), when given, restricts labels and detections to those classes
+    (the NMS panel's class filter). AP50 is pycocotools' (at most ``COCO_MAX_DETS``
+    detections per image count); ``with_ap=False`` skips it (NaN).
     """
     keep_classes = None if class_ids is None else np.fromiter(class_ids, np.int64)
 
     def restrict(ids: np.ndarray) -> np.ndarray | slice:
         return slice(None) if keep_classes is None else np.isin(np.asarray(ids, np.int64).reshape(-1), keep_classes)
 
+    owns = [_own_labels(im) for im in images]
+    left_out = [own is not None and bool(own.all()) for own in owns]
+    left_out_labels = sum(own.size for own, out in zip(owns, left_out) if out)  # type: ignore[union-attr]
+    images = [im for im, out in zip(images, left_out) if not out]
+    owns = [own for own, out in zip(owns, left_out) if not out]
+
     label_masks = [restrict(im.label_class_ids) for im in images]
     det_masks = [restrict(im.det_class_ids) for im in images]
-    label_boxes = [np.asarray(im.label_boxes, np.float32).reshape(-1, 4)[m] for im, m in zip(images, label_masks)]
-    label_ids = [np.asarray(im.label_class_ids, np.int64).reshape(-1)[m] for im, m in zip(images, label_masks)]
+    owns = [None if own is None else own[m] for own, m in zip(owns, label_masks)]
+    all_label_boxes = [np.asarray(im.label_boxes, np.float32).reshape(-1, 4)[m] for im, m in zip(images, label_masks)]
+    all_label_ids = [np.asarray(im.label_class_ids, np.int64).reshape(-1)[m] for im, m in zip(images, label_masks)]
+    label_boxes = [b if own is None else b[~own] for b, own in zip(all_label_boxes, owns)]  # verified labels
+    label_ids = [i if own is None else i[~own] for i, own in zip(all_label_ids, owns)]
     det_boxes = [np.asarray(im.det_boxes, np.float32).reshape(-1, 4)[m] for im, m in zip(images, det_masks)]
     det_scores = [np.asarray(im.det_scores, np.float32).reshape(-1)[m] for im, m in zip(images, det_masks)]
     det_ids = [np.asarray(im.det_class_ids, np.int64).reshape(-1)[m] for im, m in zip(images, det_masks)]
 
     num_images = len(images)
     label_counts = np.array([b.shape[0] for b in label_boxes], np.int64)
+    own_counts = np.array([0 if own is None else int(own.sum()) for own in owns], np.int64)
     det_counts = np.array([b.shape[0] for b in det_boxes], np.int64)
+    det_image = np.repeat(np.arange(num_images), det_counts)
+    all_det_boxes = _concat(det_boxes, (0, 4), np.float32)
+    all_det_scores = _concat(det_scores, (0,), np.float32)
+    all_det_ids = _concat(det_ids, (0,), np.int64)
     det_matched, label_matched = match_detections(
-        np.repeat(np.arange(num_images), det_counts),
-        _concat(det_boxes, (0, 4), np.float32),
-        _concat(det_scores, (0,), np.float32),
-        _concat(det_ids, (0,), np.int64),
+        det_image,
+        all_det_boxes,
+        all_det_scores,
+        all_det_ids,
         np.repeat(np.arange(num_images), label_counts),
         _concat(label_boxes, (0, 4), np.float32),
         _concat(label_ids, (0,), np.int64),
         num_images=num_images,
         iou_thresh=match_iou,
     )
-    det_image = np.repeat(np.arange(num_images), det_counts)
+    # Then the detections left over meet the model's own labels: a match is ignored.
+    det_ignored = np.zeros(det_matched.size, bool)
+    rest = np.flatnonzero(~det_matched)
+    if own_counts.sum() and rest.size:
+        hit, _ = match_detections(
+            det_image[rest],
+            all_det_boxes[rest],
+            all_det_scores[rest],
+            all_det_ids[rest],
+            np.repeat(np.arange(num_images), own_counts),
+            _concat([b[o] for b, o in zip(all_label_boxes, owns) if o is not None], (0, 4), np.float32),
+            _concat([i[o] for i, o in zip(all_label_ids, owns) if o is not None], (0,), np.int64),
+            num_images=num_images,
+            iou_thresh=match_iou,
+        )
+        det_ignored[rest[hit]] = True
     label_image = np.repeat(np.arange(num_images), label_counts)
     tp_per_image = np.bincount(det_image[det_matched], minlength=num_images)
+    ignored_per_image = np.bincount(det_image[det_ignored], minlength=num_images)
     found_per_image = np.bincount(label_image[label_matched], minlength=num_images)
     agreements = [
         ImageAgreement(
             key=im.key,
             true_positives=int(tp),
-            false_positives=int(dets - tp),
+            false_positives=int(dets - tp - ignored),
             false_negatives=int(labels - found),
         )
-        for im, tp, found, dets, labels in zip(images, tp_per_image, found_per_image, det_counts, label_counts)
+        for im, tp, ignored, found, dets, labels in zip(
+            images, tp_per_image, ignored_per_image, found_per_image, det_counts, label_counts
+        )
     ]
     agreements.sort(key=lambda a: (-a.disagreement, -a.false_negatives, a.key))
 
-    tp, num_labels, num_dets = int(det_matched.sum()), int(label_counts.sum()), int(det_counts.sum())
+    num_ignored = int(det_ignored.sum())
+    tp, num_labels, num_dets = int(det_matched.sum()), int(label_counts.sum()), int(det_counts.sum()) - num_ignored
     ap50, per_class = math.nan, {}
     if with_ap and num_labels:
         from model.evaluate import Prediction, coco_evaluate
 
+        kept = np.split(~det_ignored, np.cumsum(det_counts)[:-1]) if num_images else []
         result = coco_evaluate(
             label_boxes,
             label_ids,
-            [Prediction(b, s, c) for b, s, c in zip(det_boxes, det_scores, det_ids)],
+            [Prediction(b[k], s[k], c[k]) for b, s, c, k in zip(det_boxes, det_scores, det_ids, kept)],
             class_names=class_names,
             image_sizes=[im.image_size or (10_000, 10_000) for im in images],
             ap50_only=True,
@@ -282,6 +415,10 @@ def compare(
         ap50=ap50,
         per_class_ap50=per_class,
         images=tuple(agreements),
+        left_out_images=sum(left_out),
+        left_out_labels=left_out_labels,
+        ignored_labels=int(own_counts.sum()),
+        ignored_detections=num_ignored,
     )
 
 
@@ -362,14 +499,18 @@ def label_class_ids(names: Sequence[str], class_names: Sequence[str]) -> tuple[n
 
 __all__ = [
     "COCO_MAX_DETS",
+    "FINGERPRINT_DIGITS",
     "MATCH_IOU",
     "ImageAgreement",
     "ImageComparison",
     "QualityReport",
     "ReadCancelled",
+    "UneditedAcceptance",
     "compare",
+    "is_model_output",
     "keep_above",
     "label_class_ids",
     "match_detections",
+    "model_fingerprint",
     "read_saved_labels",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -13,7 +14,17 @@ from hypothesis import strategies as st
 from model.boxes import iou_matrix
 from model.evaluate import Prediction, coco_evaluate
 from model.labels import ImageLabels, Label, write_voc
-from model.quality import ImageComparison, ReadCancelled, compare, label_class_ids, match_detections, read_saved_labels
+from model.quality import (
+    ImageComparison,
+    ReadCancelled,
+    UneditedAcceptance,
+    compare,
+    is_model_output,
+    label_class_ids,
+    match_detections,
+    model_fingerprint,
+    read_saved_labels,
+)
 
 NAMES = ("cat", "dog", "bird")
 
@@ -204,3 +215,85 @@ def test_cutting_a_low_threshold_selection_equals_selecting_at_the_high_one(seed
         cut = keep_above(low, high)
         assert cut.anchor_ids.tolist() == expected.anchor_ids.tolist()
         assert cut.class_ids.tolist() == expected.class_ids.tolist()
+
+
+# --------------------------------------------------------------------------- the model's own labels
+def with_own(im: ImageComparison, own: list[bool]) -> ImageComparison:
+    """``im`` with ``own`` marking the labels that are the model's unedited detections."""
+    return dataclasses.replace(im, label_is_model_output=np.array(own, bool))
+
+
+def counts(report) -> tuple[int, ...]:  # noqa: ANN001
+    return (report.num_images, report.num_labels, report.num_detections, report.true_positives, report.false_positives, report.false_negatives)
+
+
+def test_an_image_of_only_the_models_own_labels_is_left_out() -> None:
+    verified = image("verified", [(0, 0, 10, 10, 0)], [(0, 0, 10, 10, 0, 0.9), (50, 50, 60, 60, 1, 0.8)])
+    accepted = image("accepted", [(0, 0, 10, 10, 0), (20, 0, 30, 10, 1)], [(0, 0, 10, 10, 0, 0.9), (20, 0, 30, 10, 1, 0.7)])
+    alone = compare([verified], class_names=NAMES)
+    report = compare([verified, with_own(accepted, [True, True])], class_names=NAMES)
+    assert counts(report) == counts(alone) == (1, 1, 2, 1, 1, 0)
+    assert report.ap50 == pytest.approx(alone.ap50)
+    assert (report.left_out_images, report.left_out_labels) == (1, 2)
+    assert (report.ignored_labels, report.ignored_detections) == (0, 0)
+    assert [a.key for a in report.images] == ["verified"]
+    # unmarked, the same labels count (and agree with the model perfectly)
+    assert counts(compare([verified, accepted], class_names=NAMES, with_ap=False)) == (2, 3, 4, 3, 1, 0)
+
+
+def test_in_a_mixed_image_the_models_own_labels_are_ignored_regions() -> None:
+    # cat 0 own and found; dog 1 own and not found; cat 2 drawn and found; bird 3 drawn, missed
+    labels = [(0, 0, 10, 10, 0), (20, 0, 30, 10, 1), (40, 0, 50, 10, 0), (60, 0, 70, 10, 2)]
+    dets = [(0, 0, 10, 10, 0, 0.9), (40, 0, 50, 10, 0, 0.8), (80, 80, 90, 90, 1, 0.7)]
+    report = compare([with_own(image("mixed", labels, dets), [True, True, False, False])], class_names=NAMES)
+    # the detection on the own cat is neither matched nor false; the other two count
+    assert counts(report) == (1, 2, 2, 1, 1, 1)
+    assert (report.ignored_labels, report.ignored_detections, report.left_out_images) == (2, 1, 0)
+    assert report.precision == 0.5 and report.recall == 0.5
+    assert report.images[0].disagreement == 2
+    expected = coco_evaluate(
+        [np.array([labels[2][:4], labels[3][:4]], np.float32)],
+        [np.array([0, 2])],
+        [Prediction(np.array([dets[1][:4], dets[2][:4]], np.float32), np.array([0.8, 0.7], np.float32), np.array([0, 1]))],
+        class_names=NAMES,
+    )
+    assert report.ap50 == pytest.approx(expected.ap50)
+
+
+def test_a_detection_prefers_a_verified_label_to_an_own_one() -> None:
+    # the own label overlaps the detection better, but the verified one is free: a match
+    labels = [(0, 0, 10, 10, 0), (1, 0, 11, 10, 0)]
+    report = compare([with_own(image("x", labels, [(0, 0, 10, 10, 0, 0.9)]), [True, False])], class_names=NAMES, with_ap=False)
+    assert counts(report) == (1, 1, 1, 1, 0, 0) and report.ignored_detections == 0
+
+
+def test_an_empty_label_file_counts_and_the_left_out_rule_ignores_the_class_filter() -> None:
+    empty = image("empty", [], [(0, 0, 10, 10, 0, 0.9)])  # reviewed: no objects
+    mixed = with_own(image("mixed", [(0, 0, 10, 10, 0), (20, 0, 30, 10, 1)], [(0, 0, 10, 10, 0, 0.9)]), [True, False])
+    report = compare([empty, mixed], class_names=NAMES, class_ids={0}, with_ap=False)
+    # the cats only: the empty image's detection is false, the own cat is ignored
+    assert counts(report) == (2, 0, 1, 0, 1, 0)
+    assert (report.left_out_images, report.ignored_labels, report.ignored_detections) == (0, 1, 1)
+
+
+def test_is_model_output_compares_fingerprints_or_else_names() -> None:
+    this = {"model_name": "model.onnx", "model_id": "sha256:aaaa"}
+    assert is_model_output(UneditedAcceptance("model.onnx", "sha256:aaaa"), **this)
+    assert not is_model_output(UneditedAcceptance("model.onnx", "sha256:bbbb"), **this)  # same name, other model
+    assert is_model_output(UneditedAcceptance("renamed.onnx", "sha256:aaaa"), **this)  # same model, renamed
+    assert is_model_output(UneditedAcceptance("model.onnx"), **this)  # an old record: the name decides
+    assert not is_model_output(UneditedAcceptance("other.onnx"), **this)
+    assert not is_model_output(None, **this)  # drawn, edited or no record
+
+
+def test_model_fingerprint_follows_the_contents_not_the_name(tmp_path: Path) -> None:
+    a, b, c = (tmp_path / d / "model.onnx" for d in ("a", "b", "c"))
+    for path, contents in ((a, b"weights one"), (b, b"weights two"), (c, b"weights one")):
+        path.parent.mkdir()
+        path.write_bytes(contents)
+    assert model_fingerprint(a) == model_fingerprint(c) != model_fingerprint(b)
+    assert model_fingerprint(a).startswith("sha256:") and len(model_fingerprint(a)) == len("sha256:") + 16
+    before = model_fingerprint(a)
+    a.write_bytes(b"weights three, retrained")  # rewritten in place: read again
+    assert model_fingerprint(a) not in ("", before)
+    assert model_fingerprint(tmp_path / "missing.onnx") == ""
