@@ -239,7 +239,10 @@ class Canvas(QGraphicsView):
             self._document.image_size = self.image_size()
         if self._document.detections is None and previous.detections is not None:
             self._document.set_detections(
-                previous.detections, class_names=previous.detection_class_names, model_name=previous.model_name
+                previous.detections,
+                class_names=previous.detection_class_names,
+                model_name=previous.model_name,
+                model_id=previous.model_id,
             )
         self._connect_document(self._document)
         self._selected_detection = -1
@@ -247,13 +250,19 @@ class Canvas(QGraphicsView):
         self._sync_detections()
 
     def set_detections(
-        self, detections: Detections | None, class_names: Sequence[str], *, model_name: str | None = None
+        self,
+        detections: Detections | None,
+        class_names: Sequence[str],
+        *,
+        model_name: str | None = None,
+        model_id: str = "",
     ) -> None:
         """Show ``detections`` (boxes xyxy in original-image pixels; ``class_ids`` index
         ``class_names``): stored on the document of the image, which draws them.
-        ``model_name`` defaults to :meth:`set_model_name`'s (rejections are per model)."""
+        ``model_name`` defaults to :meth:`set_model_name`'s (rejections are per model);
+        ``model_id`` is the model's fingerprint, recorded with accepted detections."""
         name = self._model_name if model_name is None else model_name
-        self._document.set_detections(detections, class_names=class_names, model_name=name)
+        self._document.set_detections(detections, class_names=class_names, model_name=name, model_id=model_id)
 
     def set_model_name(self, name: str) -> None:
         """Name of the model the next detections come from (e.g. the .onnx file name)."""

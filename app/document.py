@@ -13,6 +13,11 @@ Files:
 * provenance (drawn / accepted from model M with score s and original box / edited since)
   and rejected detections in a sidecar ``<folder>/.studio/<image file name>.json``, written
   atomically too. A hidden folder keeps VOC/YOLO/COCO folders clean for training tools.
+  A model is recorded by its file name and by the fingerprint of its contents
+  (``model_id``, ``model.quality.model_fingerprint``: training and fine-tuning both write
+  ``model.onnx``), so the quality dock can tell a label that is the evaluated model's own
+  detection, accepted unedited, from verified ones. Sidecars written before ``model_id``
+  was recorded read it as "".
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from model.labels import (
     write_voc,
     write_yolo,
 )
+from model.quality import UneditedAcceptance
 
 if TYPE_CHECKING:
     from app.journal import Journal
@@ -110,8 +116,9 @@ _MATCH_TOLERANCE = 0.51
 # --------------------------------------------------------------------------- plain data
 @dataclass(frozen=True)
 class Provenance:
-    """Where a label came from. ``original_box`` (xyxy) and ``score`` are the detection's
-    when ``source == MODEL``; ``edited`` says the box or class was changed since."""
+    """Where a label came from. ``model_name`` (the model's file name), ``model_id`` (its
+    fingerprint, "" when unknown), ``original_box`` (xyxy) and ``score`` are the
+    detection's when ``source == MODEL``; ``edited`` says the box or class was changed since."""
 
     source: str = DRAWN
     model_name: str = ""
@@ -119,6 +126,7 @@ class Provenance:
     original_box: Box | None = None
     original_name: str = ""
     edited: bool = False
+    model_id: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -133,7 +141,15 @@ class Provenance:
             original_box=None if box is None else tuple(float(v) for v in box),  # type: ignore[arg-type]
             original_name=str(data.get("original_name", "")),
             edited=bool(data.get("edited", False)),
+            model_id=str(data.get("model_id", "")),
         )
+
+    def unedited_acceptance(self) -> UneditedAcceptance | None:
+        """The model this label is an unedited detection of; None when it was drawn,
+        edited, or has no studio record."""
+        if self.source != MODEL or self.edited:
+            return None
+        return UneditedAcceptance(self.model_name, self.model_id)
 
 
 @dataclass(frozen=True)
@@ -322,6 +338,7 @@ class LabelDocument(QObject):
         self._detections: Detections | None = None
         self._detection_class_names: list[str] = []
         self._model_name = ""
+        self._model_id = ""
         self._loading = False
         self.load_error: LabelFormatError | None = None
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -522,17 +539,25 @@ class LabelDocument(QObject):
         return self._model_name
 
     @property
+    def model_id(self) -> str:
+        """Fingerprint of the model the detections come from ("" when not given)."""
+        return self._model_id
+
+    @property
     def detection_class_names(self) -> list[str]:
         return list(self._detection_class_names)
 
     def set_detections(
-        self, detections: Detections | None, *, class_names: Sequence[str], model_name: str
+        self, detections: Detections | None, *, class_names: Sequence[str], model_name: str, model_id: str = ""
     ) -> None:
         """Show ``detections`` (boxes xyxy in original-image pixels; ``class_ids`` index
-        ``class_names``) from model ``model_name``. Not an edit: no undo, not dirty."""
+        ``class_names``) from model ``model_name`` (file name) with fingerprint ``model_id``
+        (``model.quality.model_fingerprint``), recorded with accepted detections. Not an
+        edit: no undo, not dirty."""
         self._detections = detections
         self._detection_class_names = list(class_names)
         self._model_name = model_name
+        self._model_id = model_id
         self.detections_changed.emit()
         self.changed.emit()
 
@@ -615,6 +640,7 @@ class LabelDocument(QObject):
             score=float(detections.scores[i]),
             original_box=raw,  # type: ignore[arg-type]
             original_name=name,
+            model_id=self._model_id if model_name == self._model_name else "",
         )
         return LabelEntry(label, prov)
 
@@ -778,6 +804,14 @@ def _read_sidecar(image_path: str) -> tuple[list[LabelEntry], frozenset[Detectio
         return [], frozenset()
 
 
+def saved_provenance(image_path: str | Path, labels: Sequence[Label]) -> list[Provenance]:
+    """The provenance of each of ``labels`` (read from ``image_path``'s label file) from its
+    sidecar, as :meth:`LabelDocument.load` pairs them; ``FILE`` where there is no record.
+    Plain file reading (no Qt): label readers call it off the GUI thread."""
+    entries, _rejected = _attach_provenance(labels, _read_sidecar(os.path.abspath(os.fspath(image_path))))
+    return [entry.provenance for entry in entries]
+
+
 def _match_key(label: Label) -> tuple[str, int, int, int, int]:
     return (label.name, *(int(round(v)) for v in label.box))  # type: ignore[return-value]
 
@@ -814,6 +848,7 @@ __all__ = [
     "LabelFormatError",
     "ProjectClasses",
     "Provenance",
+    "saved_provenance",
     "sidecar_path",
     "state_from_json",
     "state_to_json",

@@ -40,6 +40,7 @@ from app.quality_monitor import QualityMonitor
 from app.quality_panel import QualityDock, QualityPanel
 from app.settings import Settings
 from app.workers import DetectionController, DetectionResult, InferenceBackend, default_backend
+from model.quality import model_fingerprint
 
 MODEL_SUFFIX = ".onnx"
 
@@ -482,8 +483,9 @@ class MainWindow(QMainWindow):
         )
         selected = time.perf_counter()
         self._detections = detections
-        model_name = Path(self._controller.model_path or "").name
-        self._canvas.set_detections(detections, self._class_names(), model_name=model_name)
+        model_path = self._controller.model_path or ""
+        model_id = model_fingerprint(model_path) if model_path else ""  # remembered: read once per model file
+        self._canvas.set_detections(detections, self._class_names(), model_name=Path(model_path).name, model_id=model_id)
         levels = self._controller.detector.contract.levels
         counts = np.bincount(np.asarray(detections.level_ids, dtype=np.int64), minlength=len(levels))
         self.nms_panel.set_level_counts([lv.name for lv in levels], counts.tolist())
