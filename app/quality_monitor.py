@@ -9,7 +9,14 @@ labels of the open images, at the NMS panel's settings.
 * the candidates of every network output the controller produces (``result_cached``,
   and cached ones it shows), keyed like the detection cache (image, size, model).
 
-Only images with both count. Per image, ``select`` runs once per IoU threshold / max
+Only images with both count. Labels that are the current model's own detections accepted
+unedited are not evidence: an image with nothing else is left out and such labels elsewhere
+are ignored (``model.quality``'s rule). The saved labels' provenance comes from the
+sidecars, read with the labels (``app.document.saved_provenance``); the model is known by
+its fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model
+loads) and, for records without one, its file name.
+
+Per image, ``select`` runs once per IoU threshold / max
 detections / class filter at the candidate floor; a score change only cuts those lists
 (``model.quality.keep_above``) before matching, so following the score slider costs a
 few milliseconds for hundreds of images. Changes are debounced (``debounce_ms``). AP50
@@ -22,7 +29,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -31,11 +38,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
+from app.document import saved_provenance
 from app.quality_panel import QualityPanel
 from app.workers import BatchSummary, CacheKey, DetectionResult, JobCancelled, Worker
+from model.errors import StudioError
 from model.labels import ImageLabels
 from model.postprocess import Candidates, Detections, select
-from model.quality import ImageComparison, QualityReport, compare, keep_above, label_class_ids, read_saved_labels
+from model.quality import (
+    ImageComparison,
+    QualityReport,
+    ReadCancelled,
+    UneditedAcceptance,
+    compare,
+    is_model_output,
+    keep_above,
+    label_class_ids,
+    model_fingerprint,
+    read_saved_labels,
+)
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -66,15 +86,45 @@ def select_many(
 
 @dataclass(frozen=True)
 class SavedLabels:
-    """One image's saved labels: boxes (G, 4) float32 xyxy, class names (G,), image size."""
+    """One image's saved labels: boxes (G, 4) float32 xyxy, class names (G,), image size,
+    and per label the model it is an unedited detection of (None: drawn, edited or no
+    record); ``acceptances`` is None when no label is one."""
 
     boxes: np.ndarray
     names: tuple[str, ...]
     size: tuple[int, int]
+    acceptances: tuple[UneditedAcceptance | None, ...] | None = None
 
     @classmethod
-    def from_item(cls, item: ImageLabels) -> SavedLabels:
-        return cls(item.boxes(), tuple(item.names()), (int(item.width), int(item.height)))
+    def from_item(cls, item: ImageLabels, acceptances: Sequence[UneditedAcceptance | None] = ()) -> SavedLabels:
+        found = tuple(acceptances) if any(a is not None for a in acceptances) else None
+        return cls(item.boxes(), tuple(item.names()), (int(item.width), int(item.height)), found)
+
+    def model_output(self, *, model_name: str, model_id: str) -> np.ndarray | None:
+        """(G,) bool: the labels that are that model's detections accepted unedited (None: none)."""
+        if self.acceptances is None:
+            return None
+        own = np.array([is_model_output(a, model_name=model_name, model_id=model_id) for a in self.acceptances], bool)
+        return own if own.any() else None
+
+
+def read_labels_with_provenance(
+    images: Sequence[str | os.PathLike[str]],
+    fmt: str,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> tuple[dict[str, SavedLabels], list[StudioError]]:
+    """``model.quality.read_saved_labels`` plus each label's provenance from the sidecars
+    -> ({image key: SavedLabels}, unreadable files). A worker job."""
+    items, errors = read_saved_labels(images, fmt, progress=progress, cancelled=cancelled)
+    saved = {}
+    for done, item in enumerate(items):
+        if cancelled is not None and done % 64 == 0 and cancelled():
+            raise ReadCancelled("reading labels cancelled")
+        provenance = saved_provenance(item.image_path, item.labels)
+        saved[item.image_path] = SavedLabels.from_item(item, [p.unedited_acceptance() for p in provenance])
+    return saved, errors
 
 
 class QualityMonitor(QObject):
@@ -99,6 +149,9 @@ class QualityMonitor(QObject):
         self._selection_key: tuple[Any, ...] | None = None
         self._report: QualityReport | None = None
         self._last_images: list[ImageComparison] = []
+        self._model_name = ""
+        self._model_id: str | None = ""  # None while its fingerprint is computed
+        self._model_output: dict[str, np.ndarray | None] = {}  # image key -> model_output() for this model
         self.last_recompute_ms = 0.0
         self._visible = True
         self._stale = False
@@ -118,6 +171,9 @@ class QualityMonitor(QObject):
         self._ap_generation = 0
         self._ap_worker: Worker | None = None
         self._ap_pending: tuple[int, list[ImageComparison], tuple[str, ...], frozenset[int] | None] | None = None
+        self._model_pool = QThreadPool(self)
+        self._model_pool.setMaxThreadCount(1)
+        self._fingerprint_jobs: set[Worker] = set()
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -179,7 +235,7 @@ class QualityMonitor(QObject):
             self._labels_generation += 1
             for worker in self._label_jobs:
                 worker.cancel()
-        worker = Worker(read_saved_labels, list(paths), self._window.annotation.label_format, long_job=True)
+        worker = Worker(read_labels_with_provenance, list(paths), self._window.annotation.label_format, long_job=True)
         worker.signals.finished.connect(partial(self._on_labels, worker, self._labels_generation, full, list(paths)))
         worker.signals.errored.connect(partial(self._on_labels_failed, worker))
         self._label_jobs.add(worker)
@@ -196,8 +252,8 @@ class QualityMonitor(QObject):
         return queued
 
     def wait(self, msecs: int = 10_000) -> bool:
-        """Block until label reading and AP jobs are done (tests and shutdown only)."""
-        pools = (self._labels_pool, self._select_pool, self._ap_pool)
+        """Block until label reading, model fingerprint and AP jobs are done (tests and shutdown only)."""
+        pools = (self._labels_pool, self._select_pool, self._ap_pool, self._model_pool)
         return all([pool.waitForDone(msecs) for pool in pools])
 
     def shutdown(self) -> None:
@@ -208,6 +264,7 @@ class QualityMonitor(QObject):
         self._labels_pool.clear()
         self._select_pool.clear()
         self._ap_pool.clear()
+        self._model_pool.clear()
         if self._select_worker is not None:
             self._select_worker.cancel()
         # pycocotools prints (coco_evaluate redirects sys.stdout, process-wide): let a
@@ -229,6 +286,9 @@ class QualityMonitor(QObject):
         if detector is None:
             self._show_message("Load a model to compare it with the saved labels.")
             return None
+        if self._model_id is None and any(saved.acceptances is not None for saved in self._labels.values()):
+            self._panel.show_pending("Identifying the model…")  # its fingerprint job calls schedule()
+            return None
         class_names = tuple(detector.contract.class_names)
         settings = self._window.nms_panel.settings()
         missing = self._select(class_names, settings)
@@ -244,6 +304,12 @@ class QualityMonitor(QObject):
         report = compare(images, class_names=class_names, class_ids=settings.class_ids, with_ap=False)
         self._report = report
         self._last_images = images
+        if report.num_images == 0:  # every image was left out
+            self._ap_generation += 1
+            self._panel.show_report(report, paths=self._paths, settings_text="")
+            self.last_recompute_ms = (time.perf_counter() - start) * 1000.0
+            self.report_ready.emit(report)
+            return report
         text = f"score > {settings.score_thresh:.2f}, NMS IoU {settings.iou_thresh:.2f}, max {settings.max_detections}"
         if settings.class_ids is not None:
             text += f", {len(settings.class_ids)} of {len(class_names)} classes"
@@ -305,6 +371,7 @@ class QualityMonitor(QObject):
             shown = keep_above(selected, settings.score_thresh)
             ids, known = label_class_ids(saved.names, class_names)
             unknown += int(known.size - np.count_nonzero(known))
+            own = self._own_labels(key, saved)
             images.append(
                 ImageComparison(
                     key=key,
@@ -314,9 +381,18 @@ class QualityMonitor(QObject):
                     det_scores=shown.scores,
                     det_class_ids=shown.class_ids,
                     image_size=saved.size,
+                    label_is_model_output=None if own is None else own[known],
                 )
             )
         return images, unknown
+
+    def _own_labels(self, key: str, saved: SavedLabels) -> np.ndarray | None:
+        """The labels of image ``key`` that are the current model's unedited detections."""
+        if saved.acceptances is None:
+            return None
+        if key not in self._model_output:
+            self._model_output[key] = saved.model_output(model_name=self._model_name, model_id=self._model_id or "")
+        return self._model_output[key]
 
     def _on_selected(self, worker: Worker, generation: int, selected: dict[str, Detections]) -> None:
         if worker is self._select_worker:
@@ -401,6 +477,24 @@ class QualityMonitor(QObject):
         model_path = self._controller.model_path
         self._candidates = {k: v for k, v in self._candidates.items() if k[2] == model_path}
         self._selection_key = None
+        self._model_name = Path(model_path or "").name
+        self._model_id = None if model_path else ""
+        self._model_output.clear()
+        if model_path:
+            worker = Worker(model_fingerprint, model_path)
+            worker.signals.finished.connect(partial(self._on_fingerprint, worker, model_path))
+            worker.signals.errored.connect(partial(self._on_fingerprint, worker, model_path))  # the error: ""
+            self._fingerprint_jobs.add(worker)
+            self._model_pool.start(worker)
+        self.schedule()
+
+    def _on_fingerprint(self, worker: Worker, model_path: str, fingerprint: object) -> None:
+        """The model's fingerprint is known (an exception instead: unknown, the names decide)."""
+        self._fingerprint_jobs.discard(worker)
+        if self._closed or model_path != self._controller.model_path:
+            return  # another model was loaded since
+        self._model_id = fingerprint if isinstance(fingerprint, str) else ""
+        self._model_output.clear()
         self.schedule()
 
     def _on_result(self, result: DetectionResult) -> None:
@@ -421,14 +515,15 @@ class QualityMonitor(QObject):
         self._label_jobs.discard(worker)
         if generation != self._labels_generation or self._closed:
             return  # another list was opened since, or the window closed
-        items, errors = result
+        saved, errors = result
         if full:
             self._labels = {}
+            self._model_output.clear()
         else:
             for path in paths:
                 self._labels.pop(str(path), None)
-        for item in items:
-            self._labels[item.image_path] = SavedLabels.from_item(item)
+                self._model_output.pop(str(path), None)
+        self._labels.update(saved)
         if full:
             order = {key: row for row, key in enumerate(self._paths)}
             self._labels = dict(sorted(self._labels.items(), key=lambda kv: order.get(kv[0], len(order))))

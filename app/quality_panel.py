@@ -1,9 +1,10 @@
 """The quality dock: how the current model agrees with the saved labels of the open images.
 
 A view only (:class:`app.quality_monitor.QualityMonitor` computes and pushes the numbers):
-precision, recall and AP50 at the current thresholds, how many images they cover, a
-"Detect all labelled images" button with a progress bar and Cancel while that runs, and
-the images where model and labels disagree most. Signals: ``image_activated(Path)`` when
+precision, recall and AP50 at the current thresholds, how many images they cover, how many
+images and labels were left out or ignored because the labels are the model's own
+detections accepted unedited, a "Detect all labelled images" button with a progress bar
+and Cancel while that runs, and the images where model and labels disagree most. Signals: ``image_activated(Path)`` when
 the user picks an image of that list, ``detect_requested()`` and ``cancel_requested()``.
 """
 
@@ -39,6 +40,34 @@ def _number(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:.3f}"
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def model_output_text(report: QualityReport) -> str:
+    """What the report left out or ignored as the model's own unedited detections ("" when nothing)."""
+    parts = []
+    if report.left_out_images:
+        parts.append(
+            f"{_count(report.left_out_images, 'image')} left out ({_count(report.left_out_labels, 'label')}): "
+            "labels accepted unedited from this model."
+        )
+    if report.ignored_labels:
+        parts.append(
+            f"{_count(report.ignored_labels, 'more label' if report.left_out_images else 'label')} accepted unedited from this model, in images that "
+            f"also have verified labels, {'is' if report.ignored_labels == 1 else 'are'} ignored: neither found "
+            f"nor missed ({_count(report.ignored_detections, 'detection')} on them not counted)."
+        )
+    return " ".join(parts)
+
+
+MODEL_OUTPUT_TIP = (
+    "Only labels a person drew, edited, or accepted from another model are evidence.\n"
+    "A label that is this model's own detection, accepted and saved unedited, agrees with it by construction:\n"
+    "an image with only such labels is left out; elsewhere they are ignored regions."
+)
+
+
 class QualityPanel(QWidget):
     image_activated = Signal(object)  # Path
     detect_requested = Signal()
@@ -71,6 +100,10 @@ class QualityPanel(QWidget):
         self._summary.setWordWrap(True)
         self._coverage = QLabel("")
         self._coverage.setWordWrap(True)
+        self._model_output = QLabel("")
+        self._model_output.setObjectName("quality_model_output")
+        self._model_output.setWordWrap(True)
+        self._model_output.setToolTip(MODEL_OUTPUT_TIP)
 
         self._detect = QPushButton("Detect All Labelled Images")
         self._detect.setToolTip("run the model on every labelled image of the list (in the background)")
@@ -93,6 +126,7 @@ class QualityPanel(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self._summary)
         layout.addWidget(self._coverage)
+        layout.addWidget(self._model_output)
         layout.addLayout(batch_row)
         layout.addWidget(list_box, 1)
 
@@ -123,7 +157,8 @@ class QualityPanel(QWidget):
         return self._values[name].text()
 
     def summary_text(self) -> str:
-        return f"{self._summary.text()}\n{self._coverage.text()}".strip()
+        lines = (self._summary.text(), self._coverage.text(), self._model_output.text())
+        return "\n".join(line for line in lines if line)
 
     def listed_paths(self) -> list[Path]:
         return [self._list.item(row).data(PATH_ROLE) for row in range(self._list.count())]
@@ -134,6 +169,7 @@ class QualityPanel(QWidget):
         for value in self._values.values():
             value.setText("–")
         self._summary.setText(text)
+        self._model_output.setText("")
         self._list.clear()
 
     def show_pending(self, text: str) -> None:
@@ -145,6 +181,13 @@ class QualityPanel(QWidget):
     def show_report(self, report: QualityReport, *, paths: dict[str, Path], settings_text: str) -> None:
         """Show ``report`` (AP50 stays "…" until :meth:`show_ap50`). ``paths`` maps the
         report's image keys back to the image list's paths."""
+        self._model_output.setText(model_output_text(report))
+        if report.num_images == 0:
+            for value in self._values.values():
+                value.setText("–")
+            self._summary.setText("No labelled image with human-verified labels to compare.")
+            self._list.clear()
+            return
         self._values["precision"].setText(_number(report.precision))
         self._values["recall"].setText(_number(report.recall))
         self._values["ap50"].setText("…" if report.num_labels else "–")
@@ -211,4 +254,4 @@ class QualityDock(QDockWidget):
         return self._panel
 
 
-__all__ = ["QualityDock", "QualityPanel"]
+__all__ = ["QualityDock", "QualityPanel", "model_output_text"]

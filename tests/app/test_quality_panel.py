@@ -119,10 +119,19 @@ def test_saving_labels_in_the_app_updates_the_numbers(qtbot, make_window, image_
     assert window.annotation.accept_all_detections() == 2
     with qtbot.waitSignal(window.quality.report_ready, timeout=5000):
         assert window.annotation.save()
+    report = window.quality.report()  # the model's own detections, saved unedited: no evidence
+    assert (report.num_images, report.left_out_images, report.left_out_labels) == (0, 1, 2)
+    assert shown(window) == ("–", "–")
+
+    document = window.annotation.session.current
+    document.set_boxes([1], [(12, 100, 72, 160)])  # the dog, moved 2 px: verified
+    with qtbot.waitSignal(window.quality.report_ready, timeout=5000):
+        assert window.annotation.save()
     report = window.quality.report()
-    assert (report.num_labels, report.precision, report.recall) == (2, 1.0, 1.0)
+    assert (report.num_labels, report.precision, report.recall) == (1, 1.0, 1.0)
+    assert (report.ignored_labels, report.ignored_detections) == (1, 1)  # the unedited cat
     set_score(qtbot, window, 30)  # dog 0.35 and bird 0.45 join: unmatched
-    assert shown(window) == ("0.500", "1.000")
+    assert shown(window) == ("0.333", "1.000")
 
 
 def test_cancel_detect_all(qtbot, make_window, labelled_folder: Path, fake_model: Path) -> None:  # noqa: ANN001

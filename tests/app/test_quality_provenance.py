@@ -1,0 +1,150 @@
+"""model.quality on label sets saved by the app (LabelDocument.save writes the labels and the
+provenance sidecar): the model's own detections accepted unedited are no evidence.
+
+"This model" and "another run" are two ``model.onnx`` files with different bytes, as two
+training runs write them; the detections are the same on every image, so only the
+provenance of the saved labels changes the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from app.document import LabelDocument, sidecar_path
+from app.quality_monitor import read_labels_with_provenance
+from model.labels import ImageLabels, Label, write_voc
+from model.postprocess import Detections
+from model.quality import ImageComparison, QualityReport, compare, label_class_ids, model_fingerprint
+
+NAMES = ("cat", "dog", "bird")
+SIZE = (320, 240)
+# what the models find on every image: cat 0.9, dog 0.6 (xyxy, original pixels)
+CAT, DOG = (10.0, 10.0, 50.0, 50.0), (10.0, 100.0, 70.0, 160.0)
+DETECTIONS = Detections(
+    boxes=np.array([CAT, DOG], np.float32),
+    scores=np.array([0.9, 0.6], np.float32),
+    class_ids=np.array([0, 1], np.int64),
+    anchor_ids=np.array([3, 7], np.int64),
+    level_ids=np.array([0, 1], np.int64),
+)
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> dict[str, Path]:
+    """Two training runs' ``model.onnx``: same name, different contents."""
+    paths = {}
+    for run in ("run1", "run2"):
+        path = tmp_path / run / "model.onnx"
+        path.parent.mkdir()
+        path.write_bytes(f"weights of {run}".encode())
+        paths[run] = path
+    return paths
+
+
+def make_image(folder: Path, name: str) -> Path:
+    path = folder / name
+    cv2.imwrite(str(path), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+    return path
+
+
+def save_accepted(folder: Path, name: str, model: Path, *, edit=None) -> Path:  # noqa: ANN001
+    """``name`` with the detections of ``model`` accepted (all, score >= 0.5), then
+    ``edit(document)`` if given, saved by the app."""
+    image = make_image(folder, name)
+    document = LabelDocument()
+    document.load(image, SIZE)
+    document.set_detections(DETECTIONS, class_names=NAMES, model_name=model.name, model_id=model_fingerprint(model))
+    assert document.accept_all(DETECTIONS, 0.5, model.name) == 2
+    if edit is not None:
+        edit(document)
+    document.save()
+    return image
+
+
+def evaluate(images: list[Path], model: Path | str, model_id: str | None = None) -> QualityReport:
+    """The numbers of the model ``model`` (path, or a bare file name for a model whose file
+    is unknown) on the saved labels of ``images``, as the quality dock computes them."""
+    model_name = Path(model).name
+    if model_id is None:
+        model_id = model_fingerprint(model) if isinstance(model, Path) else ""
+    saved, errors = read_labels_with_provenance(images, "voc")
+    assert errors == []
+    comparisons = []
+    for key, labels in saved.items():
+        ids, known = label_class_ids(labels.names, NAMES)
+        own = labels.model_output(model_name=model_name, model_id=model_id)
+        comparisons.append(
+            ImageComparison(
+                key=key,
+                label_boxes=labels.boxes[known],
+                label_class_ids=ids[known],
+                det_boxes=DETECTIONS.boxes,
+                det_scores=DETECTIONS.scores,
+                det_class_ids=DETECTIONS.class_ids,
+                image_size=labels.size,
+                label_is_model_output=None if own is None else own[known],
+            )
+        )
+    return compare(comparisons, class_names=NAMES)
+
+
+def numbers(report: QualityReport) -> tuple:
+    return (report.num_images, report.num_labels, report.num_detections, report.true_positives, report.precision, report.recall)
+
+
+def test_an_image_of_unedited_acceptances_is_left_out_for_that_model_only(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
+    accepted = save_accepted(tmp_path, "accepted.png", models["run1"])
+    drawn = make_image(tmp_path, "drawn.png")
+    document = LabelDocument()
+    document.load(drawn, SIZE)
+    document.add_box(CAT, "cat")  # the model's cat, drawn by hand; its dog is not there
+    document.save()
+
+    report = evaluate([accepted, drawn], models["run1"])
+    assert numbers(report) == (1, 1, 2, 1, 0.5, 1.0)  # the drawn image only
+    assert (report.left_out_images, report.left_out_labels) == (1, 2)
+    assert [a.key for a in report.images] == [str(drawn)]
+    # for the other run (same file name) the accepted labels are ordinary evidence
+    other = evaluate([accepted, drawn], models["run2"])
+    assert numbers(other) == (2, 3, 4, 3, 0.75, 1.0)
+    assert (other.left_out_images, other.ignored_labels) == (0, 0)
+
+
+def test_an_edited_label_counts_and_the_unedited_rest_of_its_image_is_ignored(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
+    moved = save_accepted(tmp_path, "moved.png", models["run1"], edit=lambda d: d.set_boxes([1], [(12, 100, 72, 160)]))
+    relabelled = save_accepted(tmp_path, "relabelled.png", models["run1"], edit=lambda d: d.relabel([1], "bird"))
+
+    report = evaluate([moved], models["run1"])
+    # the moved dog is found; the unedited cat and the detection on it do not count
+    assert numbers(report) == (1, 1, 1, 1, 1.0, 1.0)
+    assert (report.ignored_labels, report.ignored_detections, report.left_out_images) == (1, 1, 0)
+
+    report = evaluate([relabelled], models["run1"])
+    # the user says the dog is a bird: the model's dog is a false positive, the bird missed
+    assert numbers(report) == (1, 1, 1, 0, 0.0, 0.0)
+    assert report.images[0].disagreement == 2
+
+
+def test_old_label_files_and_old_sidecars_still_count(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
+    plain = make_image(tmp_path, "plain.png")  # labelled by another tool: no sidecar
+    write_voc(ImageLabels(str(plain), *SIZE, labels=[Label(*CAT, "cat"), Label(*DOG, "dog")]), plain.with_suffix(".xml"))
+    assert not sidecar_path(plain).exists()
+    report = evaluate([plain], models["run1"])
+    assert numbers(report) == (1, 2, 2, 2, 1.0, 1.0) and report.left_out_images == 0
+
+    # a sidecar from before fingerprints were recorded: the model's file name decides
+    accepted = save_accepted(tmp_path, "accepted.png", models["run1"])
+    state = json.loads(sidecar_path(accepted).read_text())
+    fingerprints = {entry["provenance"]["model_id"] for entry in state["labels"]}
+    assert fingerprints == {model_fingerprint(models["run1"])}  # what the app records now
+    for entry in state["labels"]:
+        del entry["provenance"]["model_id"]
+    sidecar_path(accepted).write_text(json.dumps(state))
+    assert evaluate([plain, accepted], models["run2"]).left_out_images == 1  # also a model.onnx
+    report = evaluate([plain, accepted], "other.onnx")
+    assert numbers(report) == (2, 4, 4, 4, 1.0, 1.0) and report.left_out_images == 0
