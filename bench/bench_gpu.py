@@ -11,6 +11,11 @@ the ``network`` column is the part inside onnxruntime. Prints median and p90 per
 configuration, ratios against the CPU and CUDA-plain medians of this same run, and the
 largest score difference from the CPU. A configuration that cannot run prints one line
 saying why.
+
+The R50 files are larger than some transfer limits (fp32 ~138 MB, fp16 ~69 MB): export them
+where TensorFlow is (``retinanet-studio export --classes c0,...,c79 --size 640 --out
+runs/gpu/r50.onnx --fp16``), ``split -b 60M`` them, copy the parts and ``cat`` them back
+together on the GPU machine, whose onnxruntime must list CUDAExecutionProvider.
 """
 
 from __future__ import annotations
