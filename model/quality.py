@@ -29,10 +29,25 @@ by construction, so:
   true nor a false positive. The image's verified labels and its other detections count
   as usual (the user looked at it). ``ignored_labels`` / ``ignored_detections`` count them.
 
+A rejection is evidence too. An image on which the user rejected at least one of this
+model's detections (the sidecar's ``rejected`` list; ``ImageComparison.reviewed``) was
+reviewed: its unedited acceptances were kept while the user was turning others down. So:
+
+* such an image is never left out, even when all its labels are the model's own (or it has
+  none); :attr:`QualityReport.reviewed_images` counts those that are counted only for this;
+* its own labels stay ignored regions (they are still the model's output and cannot show it
+  wrong), and its other detections count as in any counted image;
+* a detection the user rejected that the model still produces at the current settings (same
+  anchor and class, ``ImageComparison.det_is_rejected``) is never absorbed by an ignored
+  region: unless it matches a verified label it is a false positive
+  (:attr:`QualityReport.rejected_false_positives`).
+
+A deleted label, or a box drawn and deleted again, leaves no record: it is no evidence.
+
 Whether the image is left out is decided on all the labels given, before the class filter.
 "Same model" means the same file contents (:func:`model_fingerprint`), whatever the file is
-called; a label whose record carries no fingerprint (saved before it was recorded) is
-judged by the model's file name.
+called; a label or rejection whose record carries no fingerprint (saved before it was
+recorded) is judged by the model's file name (:func:`is_same_model`).
 """
 
 from __future__ import annotations
@@ -68,15 +83,23 @@ class UneditedAcceptance:
     model_id: str = ""
 
 
+def is_same_model(recorded_name: str, recorded_id: str, *, model_name: str, model_id: str) -> bool:
+    """Whether a record of the model file ``recorded_name`` with fingerprint ``recorded_id``
+    ("" where the record has none) is of the model named ``model_name`` with fingerprint
+    ``model_id`` ("" when unknown): the fingerprints are compared when both are known, the
+    file names otherwise."""
+    if recorded_id and model_id:
+        return recorded_id == model_id
+    return recorded_name == model_name
+
+
 def is_model_output(acceptance: UneditedAcceptance | None, *, model_name: str, model_id: str) -> bool:
     """Whether a label accepted unedited as ``acceptance`` (None: drawn, edited, or with no
-    record) is the output of the model named ``model_name`` with fingerprint ``model_id``:
-    the fingerprints are compared when both are known, the file names otherwise."""
+    record) is the output of the model named ``model_name`` with fingerprint ``model_id``
+    (:func:`is_same_model`)."""
     if acceptance is None:
         return False
-    if acceptance.model_id and model_id:
-        return acceptance.model_id == model_id
-    return acceptance.model_name == model_name
+    return is_same_model(acceptance.model_name, acceptance.model_id, model_name=model_name, model_id=model_id)
 
 
 _FINGERPRINTS: dict[tuple[str, int, int], str] = {}
@@ -119,7 +142,9 @@ class ImageComparison:
     (G,) int64; det_boxes (K, 4) float32 xyxy, det_scores (K,) float32, det_class_ids (K,)
     int64; ``image_size`` is (width, height) when known. ``label_is_model_output`` (G,)
     bool marks the labels that are the evaluated model's own detections accepted unedited
-    (None: none are; see the module docstring).
+    (None: none are). ``reviewed`` says the user rejected at least one of this model's
+    detections on the image (at any settings); ``det_is_rejected`` (K,) bool marks the
+    detections given that the user rejected (None: none is). See the module docstring.
     """
 
     key: str
@@ -130,6 +155,8 @@ class ImageComparison:
     det_class_ids: np.ndarray
     image_size: tuple[int, int] | None = None
     label_is_model_output: np.ndarray | None = None
+    reviewed: bool = False
+    det_is_rejected: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -158,7 +185,10 @@ class QualityReport:
     Counts cover verified labels and counted detections only. ``left_out_images`` (with
     their ``left_out_labels``) had nothing but the model's own unedited detections as
     labels; ``ignored_labels`` are such labels in counted images, and
-    ``ignored_detections`` the detections that matched them (module docstring).
+    ``ignored_detections`` the detections that matched them. ``reviewed_images`` had
+    nothing but such labels too and count because the user rejected detections of the
+    model there; ``rejected_false_positives`` are detections the user rejected that the
+    model still produces, counted as false positives (module docstring).
     """
 
     num_images: int
@@ -176,6 +206,8 @@ class QualityReport:
     left_out_labels: int = 0
     ignored_labels: int = 0
     ignored_detections: int = 0
+    reviewed_images: int = 0
+    rejected_false_positives: int = 0
 
     def disagreements(self, limit: int | None = None) -> list[ImageAgreement]:
         """Images with at least one false positive or false negative, worst first."""
@@ -291,6 +323,14 @@ def _own_labels(image: ImageComparison) -> np.ndarray | None:
     return own if own.any() else None
 
 
+def _rejected_detections(image: ImageComparison) -> np.ndarray:
+    """(K,) bool: which detections of ``image`` the user rejected."""
+    num_dets = np.asarray(image.det_class_ids).size
+    if image.det_is_rejected is None:
+        return np.zeros(num_dets, bool)
+    return np.asarray(image.det_is_rejected, bool).reshape(num_dets)
+
+
 def compare(
     images: Sequence[ImageComparison],
     *,
@@ -302,8 +342,9 @@ def compare(
     """Precision, recall (at ``match_iou``) and AP50 of the detections against the verified
     labels of ``images``; per-image counts, worst first.
 
-    Images whose labels are all the model's own unedited detections are left out; such
-    labels in other images are ignored regions (module docstring). ``class_ids`` (indices
+    Images whose labels are all the model's own unedited detections are left out unless
+    the user rejected some of its detections there; such labels in counted images are
+    ignored regions, and rejected detections are never ignored (module docstring). ``class_ids`` (indices
     into ``class_names``), when given, restricts labels and detections to those classes
     (the NMS panel's class filter). AP50 is pycocotools' (at most ``COCO_MAX_DETS``
     detections per image count); ``with_ap=False`` skips it (NaN).
@@ -314,10 +355,15 @@ def compare(
         return slice(None) if keep_classes is None else np.isin(np.asarray(ids, np.int64).reshape(-1), keep_classes)
 
     owns = [_own_labels(im) for im in images]
-    left_out = [own is not None and bool(own.all()) for own in owns]
+    rejections = [_rejected_detections(im) for im in images]
+    only_own = [own is not None and bool(own.all()) for own in owns]
+    reviewed = [im.reviewed or bool(rej.any()) for im, rej in zip(images, rejections)]
+    left_out = [only and not rev for only, rev in zip(only_own, reviewed)]
     left_out_labels = sum(own.size for own, out in zip(owns, left_out) if out)  # type: ignore[union-attr]
+    reviewed_images = sum(only and rev for only, rev in zip(only_own, reviewed))
     images = [im for im, out in zip(images, left_out) if not out]
     owns = [own for own, out in zip(owns, left_out) if not out]
+    rejections = [rej for rej, out in zip(rejections, left_out) if not out]
 
     label_masks = [restrict(im.label_class_ids) for im in images]
     det_masks = [restrict(im.det_class_ids) for im in images]
@@ -329,6 +375,7 @@ def compare(
     det_boxes = [np.asarray(im.det_boxes, np.float32).reshape(-1, 4)[m] for im, m in zip(images, det_masks)]
     det_scores = [np.asarray(im.det_scores, np.float32).reshape(-1)[m] for im, m in zip(images, det_masks)]
     det_ids = [np.asarray(im.det_class_ids, np.int64).reshape(-1)[m] for im, m in zip(images, det_masks)]
+    det_rejected = _concat([rej[m] for rej, m in zip(rejections, det_masks)], (0,), bool)
 
     num_images = len(images)
     label_counts = np.array([b.shape[0] for b in label_boxes], np.int64)
@@ -349,9 +396,10 @@ def compare(
         num_images=num_images,
         iou_thresh=match_iou,
     )
-    # Then the detections left over meet the model's own labels: a match is ignored.
+    # Then the detections left over, but those the user rejected, meet the model's own
+    # labels: a match is ignored.
     det_ignored = np.zeros(det_matched.size, bool)
-    rest = np.flatnonzero(~det_matched)
+    rest = np.flatnonzero(~det_matched & ~det_rejected)
     if own_counts.sum() and rest.size:
         hit, _ = match_detections(
             det_image[rest],
@@ -419,6 +467,8 @@ def compare(
         left_out_labels=left_out_labels,
         ignored_labels=int(own_counts.sum()),
         ignored_detections=num_ignored,
+        reviewed_images=reviewed_images,
+        rejected_false_positives=int(np.count_nonzero(det_rejected & ~det_matched)),
     )
 
 
@@ -508,6 +558,7 @@ __all__ = [
     "UneditedAcceptance",
     "compare",
     "is_model_output",
+    "is_same_model",
     "keep_above",
     "label_class_ids",
     "match_detections",

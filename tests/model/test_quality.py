@@ -20,6 +20,7 @@ from model.quality import (
     UneditedAcceptance,
     compare,
     is_model_output,
+    is_same_model,
     label_class_ids,
     match_detections,
     model_fingerprint,
@@ -284,6 +285,74 @@ def test_is_model_output_compares_fingerprints_or_else_names() -> None:
     assert is_model_output(UneditedAcceptance("model.onnx"), **this)  # an old record: the name decides
     assert not is_model_output(UneditedAcceptance("other.onnx"), **this)
     assert not is_model_output(None, **this)  # drawn, edited or no record
+
+
+def test_is_same_model_compares_fingerprints_when_both_are_known() -> None:
+    this = {"model_name": "model.onnx", "model_id": "sha256:aaaa"}
+    assert is_same_model("model.onnx", "sha256:aaaa", **this)
+    assert not is_same_model("model.onnx", "sha256:bbbb", **this)
+    assert is_same_model("renamed.onnx", "sha256:aaaa", **this)
+    assert is_same_model("model.onnx", "", **this) and not is_same_model("other.onnx", "", **this)
+    assert is_same_model("model.onnx", "sha256:bbbb", model_name="model.onnx", model_id="")  # fingerprint unknown
+
+
+# --------------------------------------------------------------------------- rejected detections
+def with_rejected(im: ImageComparison, rejected: list[bool] | None, *, reviewed: bool = False) -> ImageComparison:
+    """``im`` with ``rejected`` marking the detections the user rejected."""
+    mask = None if rejected is None else np.array(rejected, bool)
+    return dataclasses.replace(im, det_is_rejected=mask, reviewed=reviewed)
+
+
+def test_an_image_with_a_rejection_counts_and_the_rejected_detection_is_false() -> None:
+    # the user accepted the cat and the dog unedited and rejected a second, overlapping cat
+    labels = [(0, 0, 10, 10, 0), (20, 0, 30, 10, 1)]
+    dets = [(0, 0, 10, 10, 0, 0.9), (20, 0, 30, 10, 1, 0.8), (1, 0, 11, 10, 0, 0.7)]
+    accepted = with_own(image("reviewed", labels, dets), [True, True])
+    report = compare([accepted], class_names=NAMES)
+    assert report.num_images == 0 and report.left_out_images == 1  # without the rejection: left out
+
+    report = compare([with_rejected(accepted, [False, False, True])], class_names=NAMES)
+    # the accepted labels stay ignored regions; the rejected cat is a false positive
+    assert counts(report) == (1, 0, 1, 0, 1, 0)
+    assert (report.left_out_images, report.reviewed_images, report.rejected_false_positives) == (0, 1, 1)
+    assert (report.ignored_labels, report.ignored_detections) == (2, 2)
+    assert report.precision == 0.0 and math.isnan(report.recall) and math.isnan(report.ap50)
+    assert report.images[0].false_positives == 1
+
+
+def test_a_rejected_detection_is_never_an_ignored_match_even_when_it_scores_higher() -> None:
+    # the user rejected the higher-scoring of two cats on one accepted cat
+    labels = [(0, 0, 10, 10, 0)]
+    dets = [(1, 0, 11, 10, 0, 0.9), (0, 0, 10, 10, 0, 0.8)]
+    im = with_rejected(with_own(image("x", labels, dets), [True]), [True, False])
+    report = compare([im], class_names=NAMES, with_ap=False)
+    assert counts(report) == (1, 0, 1, 0, 1, 0) and report.ignored_detections == 1
+
+
+def test_a_rejected_detection_that_matches_a_verified_label_is_found() -> None:
+    # rejected (a poor box, say), then the object drawn by hand: IoU >= 0.5 still matches
+    im = with_rejected(image("x", [(0, 0, 10, 10, 0)], [(0, 0, 10, 12, 0, 0.9)]), [True])
+    report = compare([im], class_names=NAMES, with_ap=False)
+    assert counts(report) == (1, 1, 1, 1, 0, 0)
+    assert (report.rejected_false_positives, report.reviewed_images) == (0, 0)  # it had a verified label
+
+
+def test_a_rejection_no_longer_produced_still_marks_the_image_reviewed() -> None:
+    # at these settings the rejected detection is gone; the user still reviewed the image
+    accepted = with_own(image("x", [(0, 0, 10, 10, 0)], [(0, 0, 10, 10, 0, 0.9)]), [True])
+    report = compare([with_rejected(accepted, None, reviewed=True)], class_names=NAMES, with_ap=False)
+    assert counts(report) == (1, 0, 0, 0, 0, 0)
+    assert (report.left_out_images, report.reviewed_images, report.ignored_labels, report.ignored_detections) == (0, 1, 1, 1)
+
+
+def test_the_class_filter_applies_to_rejected_detections() -> None:
+    labels = [(0, 0, 10, 10, 0)]
+    dets = [(0, 0, 10, 10, 0, 0.9), (50, 50, 60, 60, 1, 0.8)]  # the dog was rejected
+    im = with_rejected(with_own(image("x", labels, dets), [True]), [False, True])
+    cats = compare([im], class_names=NAMES, class_ids={0}, with_ap=False)
+    assert counts(cats) == (1, 0, 0, 0, 0, 0) and cats.rejected_false_positives == 0  # reviewed all the same
+    dogs = compare([im], class_names=NAMES, class_ids={1}, with_ap=False)
+    assert counts(dogs) == (1, 0, 1, 0, 1, 0) and dogs.rejected_false_positives == 1
 
 
 def test_model_fingerprint_follows_the_contents_not_the_name(tmp_path: Path) -> None:
