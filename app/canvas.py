@@ -259,8 +259,9 @@ class Canvas(QGraphicsView):
     ) -> None:
         """Show ``detections`` (boxes xyxy in original-image pixels; ``class_ids`` index
         ``class_names``): stored on the document of the image, which draws them.
-        ``model_name`` defaults to :meth:`set_model_name`'s (rejections are per model);
-        ``model_id`` is the model's fingerprint, recorded with accepted detections."""
+        ``model_name`` defaults to :meth:`set_model_name`'s; ``model_id`` is the model's
+        fingerprint. Both are recorded with accepted and rejected detections, and rejections
+        hide the detections of their own model only (by fingerprint when both are known)."""
         name = self._model_name if model_name is None else model_name
         self._document.set_detections(detections, class_names=class_names, model_name=name, model_id=model_id)
 

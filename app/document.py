@@ -16,8 +16,10 @@ Files:
   A model is recorded by its file name and by the fingerprint of its contents
   (``model_id``, ``model.quality.model_fingerprint``: training and fine-tuning both write
   ``model.onnx``), so the quality dock can tell a label that is the evaluated model's own
-  detection, accepted unedited, from verified ones. Sidecars written before ``model_id``
-  was recorded read it as "".
+  detection, accepted unedited, from verified ones. A rejected detection is recorded with
+  both too, and hides the detections of that model only (fingerprints compared when both
+  sides have one, file names otherwise: ``model.quality.is_same_model``). Sidecars written
+  before ``model_id`` was recorded read it as "".
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from model.labels import (
     write_voc,
     write_yolo,
 )
-from model.quality import UneditedAcceptance
+from model.quality import UneditedAcceptance, is_same_model
 
 if TYPE_CHECKING:
     from app.journal import Journal
@@ -205,18 +207,34 @@ class LabelEntry:
 
 @dataclass(frozen=True)
 class DetectionKey:
-    """Identity of a detection that survives slider moves: same model, anchor and class."""
+    """Identity of a detection that survives slider moves: same model, anchor and class.
+    The model is its file name and fingerprint (``model_id``, "" when unknown, as in records
+    written before it was recorded)."""
 
     model_name: str
     anchor_id: int
     class_id: int
+    model_id: str = ""
+
+    def is_of(self, model_name: str, model_id: str) -> bool:
+        """Whether this detection is of the model ``model_name`` with fingerprint
+        ``model_id`` ("" when unknown): ``model.quality.is_same_model``."""
+        return is_same_model(self.model_name, self.model_id, model_name=model_name, model_id=model_id)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DetectionKey:
-        return cls(str(data["model_name"]), int(data["anchor_id"]), int(data["class_id"]))
+        return cls(
+            str(data["model_name"]), int(data["anchor_id"]), int(data["class_id"]), str(data.get("model_id") or "")
+        )
+
+
+def rejected_pairs(rejected: Iterable[DetectionKey], *, model_name: str, model_id: str) -> frozenset[tuple[int, int]]:
+    """(anchor id, class id) of the keys in ``rejected`` that are of the model ``model_name``
+    with fingerprint ``model_id`` (:meth:`DetectionKey.is_of`), as Python ints."""
+    return frozenset((k.anchor_id, k.class_id) for k in rejected if k.is_of(model_name, model_id))
 
 
 def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey]) -> dict[str, Any]:
@@ -224,7 +242,9 @@ def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey
     return {
         "version": STATE_VERSION,
         "labels": [e.to_json() for e in entries],
-        "rejected": [k.to_json() for k in sorted(rejected, key=lambda k: (k.model_name, k.anchor_id, k.class_id))],
+        "rejected": [
+            k.to_json() for k in sorted(rejected, key=lambda k: (k.model_name, k.model_id, k.anchor_id, k.class_id))
+        ],
     }
 
 
@@ -567,7 +587,19 @@ class LabelDocument(QObject):
         return self._class_name(int(self._detections.class_ids[i]))
 
     def detection_key(self, detections: Detections, i: int, model_name: str) -> DetectionKey:
-        return DetectionKey(model_name, int(detections.anchor_ids[i]), int(detections.class_ids[i]))
+        """The key of detection ``i`` of ``detections`` from model ``model_name`` (with the
+        current model's fingerprint when that is the current model)."""
+        return DetectionKey(
+            model_name, int(detections.anchor_ids[i]), int(detections.class_ids[i]), self._model_id_of(model_name)
+        )
+
+    def is_rejected(self, key: DetectionKey) -> bool:
+        """Whether the user rejected the detection ``key`` on this image: same anchor and
+        class, same model (fingerprints compared when both are known, file names otherwise)."""
+        return any(
+            k.anchor_id == key.anchor_id and k.class_id == key.class_id and k.is_of(key.model_name, key.model_id)
+            for k in self._rejected
+        )
 
     def visible_detection_indices(self) -> list[int]:
         """Indices of the current detections to draw: not rejected, and not already a label
@@ -575,7 +607,7 @@ class LabelDocument(QObject):
         dets = self._detections
         if dets is None or len(dets) == 0:
             return []
-        rejected = {(k.anchor_id, k.class_id) for k in self._rejected if k.model_name == self._model_name}
+        rejected = rejected_pairs(self._rejected, model_name=self._model_name, model_id=self._model_id)
         if rejected:  # (anchor, class) pairs as Python ints, like DetectionKey's
             pairs = zip(np.asarray(dets.anchor_ids).tolist(), np.asarray(dets.class_ids).tolist(), strict=True)
             keep = [i for i, pair in enumerate(pairs) if pair not in rejected]
@@ -598,12 +630,13 @@ class LabelDocument(QObject):
         accepted in the same call), as ONE undo command. Returns how many were accepted."""
         order = np.argsort(-np.asarray(detections.scores, dtype=np.float32), kind="stable")
         taken = [e.box for e in self._entries]
+        rejected = rejected_pairs(self._rejected, model_name=model_name, model_id=self._model_id_of(model_name))
         accepted: list[LabelEntry] = []
         for i in order:
             i = int(i)
             if float(detections.scores[i]) < score_thresh:
                 break
-            if self.detection_key(detections, i, model_name) in self._rejected:
+            if (int(detections.anchor_ids[i]), int(detections.class_ids[i])) in rejected:
                 continue
             entry = self._entry_from_detection(detections, i, model_name)
             if taken and float(iou_matrix(np.asarray([entry.box]), np.asarray(taken)).max()) > ALREADY_LABELLED_IOU:
@@ -620,8 +653,12 @@ class LabelDocument(QObject):
         if self._detections is None:
             raise IndexError("no detections are shown")
         key = self.detection_key(self._detections, i, self._model_name)
-        if key not in self._rejected:
+        if not self.is_rejected(key):
             self.push(commands.RejectDetections(self, [key]))
+
+    def _model_id_of(self, model_name: str) -> str:
+        """The fingerprint of model ``model_name``: the current model's, "" for another."""
+        return self._model_id if model_name == self._model_name else ""
 
     def _class_name(self, class_id: int) -> str:
         names = self._detection_class_names or self.project.names
@@ -640,7 +677,7 @@ class LabelDocument(QObject):
             score=float(detections.scores[i]),
             original_box=raw,  # type: ignore[arg-type]
             original_name=name,
-            model_id=self._model_id if model_name == self._model_name else "",
+            model_id=self._model_id_of(model_name),
         )
         return LabelEntry(label, prov)
 
@@ -808,8 +845,16 @@ def saved_provenance(image_path: str | Path, labels: Sequence[Label]) -> list[Pr
     """The provenance of each of ``labels`` (read from ``image_path``'s label file) from its
     sidecar, as :meth:`LabelDocument.load` pairs them; ``FILE`` where there is no record.
     Plain file reading (no Qt): label readers call it off the GUI thread."""
-    entries, _rejected = _attach_provenance(labels, _read_sidecar(os.path.abspath(os.fspath(image_path))))
-    return [entry.provenance for entry in entries]
+    return saved_provenance_and_rejections(image_path, labels)[0]
+
+
+def saved_provenance_and_rejections(
+    image_path: str | Path, labels: Sequence[Label]
+) -> tuple[list[Provenance], frozenset[DetectionKey]]:
+    """:func:`saved_provenance` and the detections rejected on ``image_path``, from one
+    reading of its sidecar (no Qt)."""
+    entries, rejected = _attach_provenance(labels, _read_sidecar(os.path.abspath(os.fspath(image_path))))
+    return [entry.provenance for entry in entries], rejected
 
 
 def _match_key(label: Label) -> tuple[str, int, int, int, int]:
@@ -848,7 +893,9 @@ __all__ = [
     "LabelFormatError",
     "ProjectClasses",
     "Provenance",
+    "rejected_pairs",
     "saved_provenance",
+    "saved_provenance_and_rejections",
     "sidecar_path",
     "state_from_json",
     "state_to_json",
