@@ -95,13 +95,6 @@ def choose_strategy(name: str = "auto"):
     raise ValueError(f"unknown strategy {name!r}: auto, default, mirrored or multi-worker")
 
 
-def _class_ids(item: ImageLabels, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    index = {n: i for i, n in enumerate(class_names)}
-    labels = [lb for lb in item.labels if lb.name in index and lb.x2 > lb.x1 and lb.y2 > lb.y1]
-    boxes = np.array([[lb.x1, lb.y1, lb.x2, lb.y2] for lb in labels], np.float32).reshape(-1, 4)
-    return boxes, np.array([index[lb.name] for lb in labels], np.int64)
-
-
 def augment(
     image: np.ndarray, boxes: np.ndarray, classes: np.ndarray, *, size: int, rng: np.random.Generator,
     jitter: tuple[float, float], flip: bool,
@@ -109,8 +102,13 @@ def augment(
     """Horizontal flip + scale jitter onto a (size, size) canvas.
 
     The longest side becomes size * U(jitter); a larger image is randomly cropped, a
-    smaller one placed at a random offset. Boxes (G, 4) xyxy follow; boxes left with less
-    than 40% of their area or under 2 px are dropped.
+    smaller one placed at a random offset on black padding. Boxes (G, 4) xyxy in the
+    pixels of ``image`` follow and come back in canvas pixels, clipped to the part of the
+    canvas the image covers: a box is first clipped to the image (as
+    :func:`model.evaluate.ground_truth` does), then to the canvas; it is dropped when the
+    canvas keeps less than 40% of its in-image area (the crop took most of it), when a
+    side is under 2 px, or when it has no area inside the image at all. Classes (G,)
+    follow the boxes kept.
     """
     import cv2
 
@@ -122,7 +120,6 @@ def augment(
     scale = size * rng.uniform(*jitter) / max(h, w)
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
     resized = cv2.resize(np.ascontiguousarray(image), (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    boxes = boxes * scale
     ox = rng.integers(min(0, size - new_w), max(0, size - new_w) + 1)
     oy = rng.integers(min(0, size - new_h), max(0, size - new_h) + 1)
     canvas = np.zeros((size, size, 3), np.uint8)
@@ -130,11 +127,42 @@ def augment(
     dst_x0, dst_y0 = max(0, ox), max(0, oy)
     cw, ch = min(new_w - src_x0, size - dst_x0), min(new_h - src_y0, size - dst_y0)
     canvas[dst_y0 : dst_y0 + ch, dst_x0 : dst_x0 + cw] = resized[src_y0 : src_y0 + ch, src_x0 : src_x0 + cw]
-    moved = boxes + np.array([ox, oy, ox, oy], np.float32)
-    clipped = np.clip(moved, 0, size)
+    offset = np.array([ox, oy, ox, oy], np.float32)
+    moved = boxes * scale + offset
+    # The image's own rectangle, moved by the same arithmetic as the boxes, so that a box
+    # inside the image stays exactly as it was.
+    image_box = np.array([0, 0, w, h], np.float32) * scale + offset
+    in_image = np.clip(moved, image_box[[0, 1, 0, 1]], image_box[[2, 3, 2, 3]])
+    clipped = np.clip(in_image, 0, size)
     area = lambda b: np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)  # noqa: E731
-    keep = (area(clipped) >= 0.4 * np.maximum(area(moved), 1e-6)) & ((clipped[:, 2:] - clipped[:, :2]) >= 2).all(1)
+    in_image_area = area(in_image)
+    keep = (
+        (in_image_area > 0)
+        & (area(clipped) >= 0.4 * in_image_area)
+        & ((clipped[:, 2:] - clipped[:, :2]) >= 2).all(1)
+    )
     return canvas, clipped[keep], classes[keep]
+
+
+def training_example(
+    item: ImageLabels, image: np.ndarray, *, class_names: list[str], anchors: np.ndarray,
+    variance: tuple[float, float, float, float], size: int, rng: np.random.Generator,
+    jitter: tuple[float, float], flip: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One training example of ``item`` and its decoded RGB ``image`` (H, W, 3) uint8:
+    the augmented (size, size, 3) float32 canvas, box_targets (A, 4) float32 and
+    class_targets (A,) int32 of :func:`model.encoding.encode_targets` on ``anchors``
+    (A, 4) xyxy in canvas pixels.
+
+    The labels are those evaluation counts (:func:`model.evaluate.ground_truth`: known
+    classes, clipped to the image, none without area); :func:`augment` clips them to the
+    image again once it has moved onto the canvas. A label entirely outside the image is no
+    target, so the anchors there stay background.
+    """
+    boxes, classes = ground_truth(item, class_names=class_names)
+    canvas, boxes, classes = augment(image, boxes, classes, size=size, rng=rng, jitter=jitter, flip=flip)
+    box_targets, class_targets = encode_targets(boxes, classes, anchors, variance=variance)
+    return canvas.astype(np.float32), box_targets, class_targets
 
 
 class _Samples:
@@ -149,13 +177,11 @@ class _Samples:
         order = self.rng.permutation(len(self.items))
         for i in order:
             item = self.items[i]
-            image = load_image(item.image_path)
-            boxes, classes = _class_ids(item, self.class_names)
-            image, boxes, classes = augment(
-                image, boxes, classes, size=self.train.size, rng=self.rng, jitter=self.train.scale_jitter, flip=self.train.flip
+            yield training_example(
+                item, load_image(item.image_path), class_names=self.class_names, anchors=self.anchors,
+                variance=self.config.anchors.box_variance, size=self.train.size, rng=self.rng,
+                jitter=self.train.scale_jitter, flip=self.train.flip,
             )
-            box_t, cls_t = encode_targets(boxes, classes, self.anchors, variance=self.config.anchors.box_variance)
-            yield image.astype(np.float32), box_t, cls_t
 
 
 def predict_tf(detect, image: np.ndarray, *, size: int, score_thresh: float = 0.05, iou_thresh: float = 0.5) -> Prediction:
