@@ -10,11 +10,13 @@ labels of the open images, at the NMS panel's settings.
   and cached ones it shows), keyed like the detection cache (image, size, model).
 
 Only images with both count. Labels that are the current model's own detections accepted
-unedited are not evidence: an image with nothing else is left out and such labels elsewhere
-are ignored (``model.quality``'s rule). The saved labels' provenance comes from the
-sidecars, read with the labels (``app.document.saved_provenance``); the model is known by
-its fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model
-loads) and, for records without one, its file name.
+unedited are not evidence: an image with nothing else is left out, unless the user rejected
+some of this model's detections there, and such labels in counted images are ignored; a
+rejected detection the model still produces is a false positive (``model.quality``'s rule).
+The saved labels' provenance and the rejected detections come from the sidecars, read with
+the labels (``app.document.saved_provenance_and_rejections``); the model is known by its
+fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model loads)
+and, for records without one, its file name.
 
 Per image, ``select`` runs once per IoU threshold / max
 detections / class filter at the candidate floor; a score change only cuts those lists
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from app.document import saved_provenance
+from app.document import DetectionKey, rejected_pairs, saved_provenance_and_rejections
 from app.quality_panel import QualityPanel
 from app.workers import BatchSummary, CacheKey, DetectionResult, JobCancelled, Worker
 from model.errors import StudioError
@@ -88,17 +90,28 @@ def select_many(
 class SavedLabels:
     """One image's saved labels: boxes (G, 4) float32 xyxy, class names (G,), image size,
     and per label the model it is an unedited detection of (None: drawn, edited or no
-    record); ``acceptances`` is None when no label is one."""
+    record); ``acceptances`` is None when no label is one. ``rejected``: the detections
+    the user rejected on the image, of any model."""
 
     boxes: np.ndarray
     names: tuple[str, ...]
     size: tuple[int, int]
     acceptances: tuple[UneditedAcceptance | None, ...] | None = None
+    rejected: frozenset[DetectionKey] = frozenset()
 
     @classmethod
-    def from_item(cls, item: ImageLabels, acceptances: Sequence[UneditedAcceptance | None] = ()) -> SavedLabels:
+    def from_item(
+        cls,
+        item: ImageLabels,
+        acceptances: Sequence[UneditedAcceptance | None] = (),
+        rejected: frozenset[DetectionKey] = frozenset(),
+    ) -> SavedLabels:
         found = tuple(acceptances) if any(a is not None for a in acceptances) else None
-        return cls(item.boxes(), tuple(item.names()), (int(item.width), int(item.height)), found)
+        return cls(item.boxes(), tuple(item.names()), (int(item.width), int(item.height)), found, frozenset(rejected))
+
+    def rejected_by_model(self, *, model_name: str, model_id: str) -> frozenset[tuple[int, int]]:
+        """(anchor id, class id) of the detections of that model the user rejected here."""
+        return rejected_pairs(self.rejected, model_name=model_name, model_id=model_id) if self.rejected else frozenset()
 
     def model_output(self, *, model_name: str, model_id: str) -> np.ndarray | None:
         """(G,) bool: the labels that are that model's detections accepted unedited (None: none)."""
@@ -122,9 +135,44 @@ def read_labels_with_provenance(
     for done, item in enumerate(items):
         if cancelled is not None and done % 64 == 0 and cancelled():
             raise ReadCancelled("reading labels cancelled")
-        provenance = saved_provenance(item.image_path, item.labels)
-        saved[item.image_path] = SavedLabels.from_item(item, [p.unedited_acceptance() for p in provenance])
+        provenance, rejected = saved_provenance_and_rejections(item.image_path, item.labels)
+        saved[item.image_path] = SavedLabels.from_item(item, [p.unedited_acceptance() for p in provenance], rejected)
     return saved, errors
+
+
+def image_comparison(
+    key: str,
+    saved: SavedLabels,
+    detections: Detections,
+    class_names: Sequence[str],
+    *,
+    model_output: np.ndarray | None,
+    rejected: frozenset[tuple[int, int]],
+) -> tuple[ImageComparison, int]:
+    """Image ``key``'s saved labels against the model's ``detections`` (xyxy, original
+    pixels; ``class_ids`` index ``class_names``) -> (the comparison, how many labels are of
+    classes the model does not know: they are left out). ``model_output`` (G,) bool: the
+    labels that are this model's unedited detections (``SavedLabels.model_output``);
+    ``rejected``: the (anchor id, class id) of its detections the user rejected here
+    (``SavedLabels.rejected_by_model``)."""
+    ids, known = label_class_ids(saved.names, class_names)
+    det_is_rejected = None
+    if rejected:  # (anchor, class) pairs as Python ints, like DetectionKey's
+        pairs = zip(np.asarray(detections.anchor_ids).tolist(), np.asarray(detections.class_ids).tolist(), strict=True)
+        det_is_rejected = np.fromiter((pair in rejected for pair in pairs), bool, count=len(detections))
+    comparison = ImageComparison(
+        key=key,
+        label_boxes=saved.boxes[known],
+        label_class_ids=ids[known],
+        det_boxes=detections.boxes,
+        det_scores=detections.scores,
+        det_class_ids=detections.class_ids,
+        image_size=saved.size,
+        label_is_model_output=None if model_output is None else model_output[known],
+        reviewed=bool(rejected),
+        det_is_rejected=det_is_rejected,
+    )
+    return comparison, int(known.size - np.count_nonzero(known))
 
 
 class QualityMonitor(QObject):
@@ -151,7 +199,8 @@ class QualityMonitor(QObject):
         self._last_images: list[ImageComparison] = []
         self._model_name = ""
         self._model_id: str | None = ""  # None while its fingerprint is computed
-        self._model_output: dict[str, np.ndarray | None] = {}  # image key -> model_output() for this model
+        # image key -> (model_output(), rejected_by_model()) for this model
+        self._model_output: dict[str, tuple[np.ndarray | None, frozenset[tuple[int, int]]]] = {}
         self.last_recompute_ms = 0.0
         self._visible = True
         self._stale = False
@@ -286,7 +335,7 @@ class QualityMonitor(QObject):
         if detector is None:
             self._show_message("Load a model to compare it with the saved labels.")
             return None
-        if self._model_id is None and any(saved.acceptances is not None for saved in self._labels.values()):
+        if self._model_id is None and any(saved.acceptances is not None or saved.rejected for saved in self._labels.values()):
             self._panel.show_pending("Identifying the model…")  # its fingerprint job calls schedule()
             return None
         class_names = tuple(detector.contract.class_names)
@@ -369,29 +418,20 @@ class QualityMonitor(QObject):
             if selected is None:
                 continue
             shown = keep_above(selected, settings.score_thresh)
-            ids, known = label_class_ids(saved.names, class_names)
-            unknown += int(known.size - np.count_nonzero(known))
-            own = self._own_labels(key, saved)
-            images.append(
-                ImageComparison(
-                    key=key,
-                    label_boxes=saved.boxes[known],
-                    label_class_ids=ids[known],
-                    det_boxes=shown.boxes,
-                    det_scores=shown.scores,
-                    det_class_ids=shown.class_ids,
-                    image_size=saved.size,
-                    label_is_model_output=None if own is None else own[known],
-                )
-            )
+            own, rejected = self._for_model(key, saved)
+            image, unknown_here = image_comparison(key, saved, shown, class_names, model_output=own, rejected=rejected)
+            images.append(image)
+            unknown += unknown_here
         return images, unknown
 
-    def _own_labels(self, key: str, saved: SavedLabels) -> np.ndarray | None:
-        """The labels of image ``key`` that are the current model's unedited detections."""
-        if saved.acceptances is None:
-            return None
+    def _for_model(self, key: str, saved: SavedLabels) -> tuple[np.ndarray | None, frozenset[tuple[int, int]]]:
+        """The labels of image ``key`` that are the current model's unedited detections, and
+        the (anchor id, class id) of its detections the user rejected there."""
+        if saved.acceptances is None and not saved.rejected:
+            return None, frozenset()
         if key not in self._model_output:
-            self._model_output[key] = saved.model_output(model_name=self._model_name, model_id=self._model_id or "")
+            model = {"model_name": self._model_name, "model_id": self._model_id or ""}
+            self._model_output[key] = (saved.model_output(**model), saved.rejected_by_model(**model))
         return self._model_output[key]
 
     def _on_selected(self, worker: Worker, generation: int, selected: dict[str, Detections]) -> None:
@@ -545,4 +585,4 @@ class QualityMonitor(QObject):
             self.reload_labels([self._paths[key]])  # saved (or back to the saved state)
 
 
-__all__ = ["QualityMonitor", "SavedLabels"]
+__all__ = ["QualityMonitor", "SavedLabels", "image_comparison"]

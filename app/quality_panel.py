@@ -3,7 +3,8 @@
 A view only (:class:`app.quality_monitor.QualityMonitor` computes and pushes the numbers):
 precision, recall and AP50 at the current thresholds, how many images they cover, how many
 images and labels were left out or ignored because the labels are the model's own
-detections accepted unedited, a "Detect all labelled images" button with a progress bar
+detections accepted unedited (and which images count because the user rejected some of its
+detections there), a "Detect all labelled images" button with a progress bar
 and Cancel while that runs, and the images where model and labels disagree most. Signals: ``image_activated(Path)`` when
 the user picks an image of that list, ``detect_requested()`` and ``cancel_requested()``.
 """
@@ -45,7 +46,8 @@ def _count(n: int, word: str) -> str:
 
 
 def model_output_text(report: QualityReport) -> str:
-    """What the report left out or ignored as the model's own unedited detections ("" when nothing)."""
+    """What the report left out or ignored as the model's own unedited detections, and what
+    it counted because the user rejected some of them ("" when nothing)."""
     parts = []
     if report.left_out_images:
         parts.append(
@@ -53,10 +55,22 @@ def model_output_text(report: QualityReport) -> str:
             "labels accepted unedited from this model."
         )
     if report.ignored_labels:
+        where = "also have verified labels or rejected detections" if report.reviewed_images else "also have verified labels"
         parts.append(
             f"{_count(report.ignored_labels, 'more label' if report.left_out_images else 'label')} accepted unedited from this model, in images that "
-            f"also have verified labels, {'is' if report.ignored_labels == 1 else 'are'} ignored: neither found "
+            f"{where}, {'is' if report.ignored_labels == 1 else 'are'} ignored: neither found "
             f"nor missed ({_count(report.ignored_detections, 'detection')} on them not counted)."
+        )
+    if report.reviewed_images:
+        parts.append(
+            f"{_count(report.reviewed_images, 'image')} whose labels are all accepted unedited from this model "
+            f"{'counts' if report.reviewed_images == 1 else 'count'}: detections of this model were rejected there."
+        )
+    if report.rejected_false_positives:
+        one = report.rejected_false_positives == 1
+        parts.append(
+            f"{_count(report.rejected_false_positives, 'detection')} rejected by the user {'is' if one else 'are'} still "
+            f"produced: counted as false {'positive' if one else 'positives'}."
         )
     return " ".join(parts)
 
@@ -64,7 +78,9 @@ def model_output_text(report: QualityReport) -> str:
 MODEL_OUTPUT_TIP = (
     "Only labels a person drew, edited, or accepted from another model are evidence.\n"
     "A label that is this model's own detection, accepted and saved unedited, agrees with it by construction:\n"
-    "an image with only such labels is left out; elsewhere they are ignored regions."
+    "an image with only such labels is left out; elsewhere they are ignored regions.\n"
+    "An image where this model's detections were rejected was reviewed: it counts (its own labels still ignored),\n"
+    "and a rejected detection the model still produces is a false positive."
 )
 
 
