@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 import time
@@ -37,8 +36,11 @@ def _fail(message: object) -> int:
 
 
 def _quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter hides the lines that matter; keep warnings+."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Import TensorFlow without its start-up notices (model.tf.startup): they hide the
+    lines that matter."""
+    from model.tf.startup import import_tensorflow
+
+    import_tensorflow()
 
 
 def _tqdm_progress(bar) -> Callable[[int, int], None]:  # noqa: ANN001 - a tqdm bar

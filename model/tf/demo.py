@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -51,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--samples", type=int, default=8)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from model.tf.startup import import_tensorflow
+
+    import_tensorflow()
 
     from model.evaluate import evaluate_detector
     from model.labels import load_dataset

@@ -11,6 +11,7 @@ import numpy as np
 from model import contract as C
 from model.cli import main
 from model.runtime import Detector
+from model.tf.startup import has_nvidia_driver, kept_lines
 
 
 def test_export_writes_fp32_int8_and_fp16(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
@@ -35,3 +36,34 @@ def test_export_int8_without_calibration_images_is_refused(tmp_path: Path, capsy
     assert main(["export", "--classes", "a", "--out", str(out), "--int8"]) == 2
     assert "--calib" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_export_prints_no_tensorflow_start_up_notices(tmp_path: Path) -> None:
+    """TensorFlow's absl notices (oneDNN, no CUDA driver, cuInit) used to open every run."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "m.onnx"
+    argv = ["export", "--classes", "a", "--backbone", "tiny", "--compact", "--size", "128", "--out", str(out)]
+    done = subprocess.run([sys.executable, "-m", "model.cli", *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {out}" in done.stdout
+    for notice in ("oneDNN custom operations", "Could not find cuda drivers", "absl::InitializeLog"):
+        assert notice not in done.stderr
+    if not has_nvidia_driver():
+        assert "cuInit" not in done.stderr
+
+
+def test_start_up_filter_keeps_what_is_not_a_known_notice() -> None:
+    captured = "\n".join(
+        [
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+            "I0000 00:00:1.0 1 port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results",
+            "I0000 00:00:1.0 1 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU will not be used.",
+            "E0000 00:00:1.0 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: UNKNOWN ERROR (303)",
+            "E0000 00:00:1.0 1 some_op.cc:9] out of memory allocating 4 GB",
+        ]
+    )
+    assert kept_lines(captured, has_driver=False) == ["E0000 00:00:1.0 1 some_op.cc:9] out of memory allocating 4 GB"]
+    # with a driver, a failing cuInit is a real problem and is shown
+    assert [line for line in kept_lines(captured, has_driver=True) if "cuInit" in line]
