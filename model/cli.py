@@ -128,7 +128,7 @@ def _add_inspect(parser: argparse.ArgumentParser) -> None:
 
 def cli_inspect(args: argparse.Namespace) -> int:
     from model import contract as C
-    from model.runtime import choose_providers
+    from model.runtime import choose_providers, precision_note
 
     contract = C.read_contract(args.model)
     print(f"model      {contract.path}")
@@ -146,7 +146,8 @@ def cli_inspect(args: argparse.Namespace) -> int:
     print(f"provenance {json.dumps(provenance, indent=2, sort_keys=True)}")
     chosen, notes = choose_providers(args.providers.split(",") if args.providers else None)
     print(f"providers  {', '.join(chosen)}")
-    for note in notes:
+    fp16_note = precision_note(contract, chosen)
+    for note in [*notes, *([fp16_note] if fp16_note else [])]:
         print(f"  note: {note}")
     return 0
 

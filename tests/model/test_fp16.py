@@ -112,6 +112,15 @@ def test_fp16_on_the_cpu_says_it_is_slower_there(demo_fp16: Path) -> None:
     assert not any("fp16" in note for note in Detector.load(DEMO, providers=["cpu"]).provider_notes)
 
 
+def test_inspect_shows_the_precision_and_the_cpu_note(demo_fp16: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from model.cli import main
+
+    assert main(["inspect", str(demo_fp16), "--providers", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert f'"precision": "{PRECISION}"' in printed
+    assert "note: fp16 model on the CPU" in printed
+
+
 def test_converting_twice_gives_the_same_model(demo_fp16: Path) -> None:
     again = to_fp16(onnx.load(str(DEMO)))
     assert again.SerializeToString(deterministic=True) == onnx.load(str(demo_fp16)).SerializeToString(deterministic=True)
