@@ -96,6 +96,9 @@ class Annotator(QObject):
         controller = window.controller
         controller.model_loaded.connect(lambda detector: self.project.extend(detector.contract.class_names))
         controller.image_failed.connect(self._on_image_failed)
+        # the canvas records the inference size with rejected detections (anchor ids depend on it)
+        controller.output_ready.connect(lambda result: canvas.set_inference_size(result.key[1]))
+        controller.output_cleared.connect(lambda: canvas.set_inference_size(0))
         window.images_opened.connect(self._on_images_opened)
 
     # ------------------------------------------------------------------ public parts

@@ -178,6 +178,7 @@ class Canvas(QGraphicsView):
         self._fit_mode = True
         self._last_class = ""
         self._model_name = ""
+        self._inference_size = 0
         self._owns_document = document is None
         self._class_chooser: ClassChooser = class_chooser or _default_chooser
 
@@ -243,6 +244,7 @@ class Canvas(QGraphicsView):
                 class_names=previous.detection_class_names,
                 model_name=previous.model_name,
                 model_id=previous.model_id,
+                size=previous.detection_size,
             )
         self._connect_document(self._document)
         self._selected_detection = -1
@@ -256,18 +258,38 @@ class Canvas(QGraphicsView):
         *,
         model_name: str | None = None,
         model_id: str = "",
+        size: int | None = None,
     ) -> None:
         """Show ``detections`` (boxes xyxy in original-image pixels; ``class_ids`` index
         ``class_names``): stored on the document of the image, which draws them.
         ``model_name`` defaults to :meth:`set_model_name`'s; ``model_id`` is the model's
         fingerprint. Both are recorded with accepted and rejected detections, and rejections
-        hide the detections of their own model only (by fingerprint when both are known)."""
+        hide the detections of their own model only (by fingerprint when both are known).
+        ``size``, the inference size they were made at, defaults to
+        :meth:`set_inference_size`'s (0: unknown); it is recorded with rejections."""
         name = self._model_name if model_name is None else model_name
-        self._document.set_detections(detections, class_names=class_names, model_name=name, model_id=model_id)
+        size = self._inference_size if size is None else size
+        self._document.set_detections(
+            detections, class_names=class_names, model_name=name, model_id=model_id, size=size
+        )
 
     def set_model_name(self, name: str) -> None:
         """Name of the model the next detections come from (e.g. the .onnx file name)."""
         self._model_name = name
+
+    def set_inference_size(self, size: int) -> None:
+        """Inference size of the shown detections and of those set next without one (0:
+        unknown). The shown detections take it at once: it may come just after them."""
+        self._inference_size = max(int(size), 0)
+        document = self._document
+        if document.detections is not None and document.detection_size != self._inference_size:
+            document.set_detections(
+                document.detections,
+                class_names=document.detection_class_names,
+                model_name=document.model_name,
+                model_id=document.model_id,
+                size=self._inference_size,
+            )
 
     def set_class_chooser(self, chooser: ClassChooser | None) -> None:
         """Replace the class picker popup (``None``: the default :class:`ClassPicker`)."""

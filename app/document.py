@@ -20,6 +20,10 @@ Files:
   both too, and hides the detections of that model only (fingerprints compared when both
   sides have one, file names otherwise: ``model.quality.is_same_model``). Sidecars written
   before ``model_id`` was recorded read it as "".
+
+A rejection also records the inference size and the detection's box, and hides only the
+same detection (:func:`match_rejections`): anchor ids depend on the size (and the image's
+aspect), so after a size change an anchor id names another place in the image.
 """
 
 from __future__ import annotations
@@ -113,6 +117,9 @@ STATE_VERSION = 1
 ALREADY_LABELLED_IOU = 0.9
 #: Tolerance (px) when matching a sidecar record to a label read back from a file.
 _MATCH_TOLERANCE = 0.51
+#: Box IoU from which a detection of another (or unknown) inference size is the detection a
+#: rejection recorded (:func:`match_rejections`).
+SAME_DETECTION_IOU = 0.7
 
 
 # --------------------------------------------------------------------------- plain data
@@ -207,14 +214,21 @@ class LabelEntry:
 
 @dataclass(frozen=True)
 class DetectionKey:
-    """Identity of a detection that survives slider moves: same model, anchor and class.
+    """A detection the user rejected: model, anchor, class, and where it was seen.
+
     The model is its file name and fingerprint (``model_id``, "" when unknown, as in records
-    written before it was recorded)."""
+    written before it was recorded). ``size`` is the inference size the detection was made
+    at (0: unknown, as in records written before it was recorded) and ``box`` its box (xyxy,
+    original-image pixels, rounded to 0.01 px; None: unknown). Which detections it hides:
+    :func:`match_rejections`.
+    """
 
     model_name: str
     anchor_id: int
     class_id: int
     model_id: str = ""
+    size: int = 0
+    box: Box | None = None
 
     def is_of(self, model_name: str, model_id: str) -> bool:
         """Whether this detection is of the model ``model_name`` with fingerprint
@@ -222,19 +236,85 @@ class DetectionKey:
         return is_same_model(self.model_name, self.model_id, model_name=model_name, model_id=model_id)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The sidecar record; ``size`` and ``box`` only when known, so a record read from an
+        older sidecar is written back as it was."""
+        data: dict[str, Any] = {
+            "model_name": self.model_name,
+            "anchor_id": self.anchor_id,
+            "class_id": self.class_id,
+            "model_id": self.model_id,
+        }
+        if self.size:
+            data["size"] = self.size
+        if self.box is not None:
+            data["box"] = list(self.box)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> DetectionKey:
+        box = data.get("box")
+        if box is not None:
+            box = tuple(float(v) for v in box)
+            if len(box) != 4 or not all(math.isfinite(v) for v in box):
+                raise ValueError(f"rejected detection box {box} is not 4 finite numbers")
         return cls(
-            str(data["model_name"]), int(data["anchor_id"]), int(data["class_id"]), str(data.get("model_id") or "")
+            str(data["model_name"]),
+            int(data["anchor_id"]),
+            int(data["class_id"]),
+            str(data.get("model_id") or ""),
+            int(data.get("size") or 0),
+            box,  # type: ignore[arg-type]
         )
 
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.model_name, self.model_id, self.size, self.anchor_id, self.class_id, self.box or ())
 
-def rejected_pairs(rejected: Iterable[DetectionKey], *, model_name: str, model_id: str) -> frozenset[tuple[int, int]]:
-    """(anchor id, class id) of the keys in ``rejected`` that are of the model ``model_name``
-    with fingerprint ``model_id`` (:meth:`DetectionKey.is_of`), as Python ints."""
-    return frozenset((k.anchor_id, k.class_id) for k in rejected if k.is_of(model_name, model_id))
+
+def rejections_of(rejected: Iterable[DetectionKey], *, model_name: str, model_id: str) -> frozenset[DetectionKey]:
+    """The keys in ``rejected`` that are of the model ``model_name`` with fingerprint
+    ``model_id`` (:meth:`DetectionKey.is_of`)."""
+    return frozenset(k for k in rejected if k.is_of(model_name, model_id))
+
+
+def match_rejections(rejected: Iterable[DetectionKey], detections: Detections, *, size: int) -> np.ndarray:
+    """(K,) bool: which of ``detections`` (boxes xyxy in original-image pixels, made at
+    inference size ``size``, 0 when unknown) a rejection in ``rejected`` hides. The keys
+    must be of the detections' model already (:func:`rejections_of`).
+
+    A rejection hides only the same detection, of its class:
+
+    * recorded at the same inference size: the detection of its anchor (the network's
+      output is the same, so the anchor id names the same detection);
+    * recorded at another size, or either size unknown, with its box: the detection of its
+      class whose box overlaps the recorded one most, if that IoU is >= SAME_DETECTION_IOU
+      (0.7). One detection per rejection: a neighbour kept by a loose NMS stays shown;
+    * recorded with neither size nor box (sidecars written before they were): the detection
+      of its anchor, as before;
+    * recorded at another known size without a box: none (its anchor id means nothing here).
+    """
+    num_dets = len(detections)
+    hidden = np.zeros(num_dets, bool)
+    if num_dets == 0:
+        return hidden
+    class_ids = np.asarray(detections.class_ids).tolist()
+    by_anchor: set[tuple[int, int]] = set()
+    by_box: list[DetectionKey] = []
+    for key in rejected:
+        if (key.size > 0 and key.size == size) or (key.box is None and not (key.size and size)):
+            by_anchor.add((key.anchor_id, key.class_id))
+        elif key.box is not None:
+            by_box.append(key)
+    if by_anchor:  # (anchor, class) pairs as Python ints, like DetectionKey's
+        pairs = zip(np.asarray(detections.anchor_ids).tolist(), class_ids, strict=True)
+        hidden |= np.fromiter((pair in by_anchor for pair in pairs), bool, count=num_dets)
+    if by_box:
+        det_class_ids = np.asarray(class_ids, np.int64)
+        ious = iou_matrix(np.asarray([k.box for k in by_box], np.float32), np.asarray(detections.boxes, np.float32))
+        ious[np.asarray([k.class_id for k in by_box], np.int64)[:, None] != det_class_ids[None, :]] = -1.0
+        best = ious.argmax(axis=1)  # detections are sorted by score: ties go to the higher score
+        found = ious[np.arange(len(by_box)), best] >= SAME_DETECTION_IOU
+        hidden[best[found]] = True
+    return hidden
 
 
 def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey]) -> dict[str, Any]:
@@ -242,9 +322,7 @@ def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey
     return {
         "version": STATE_VERSION,
         "labels": [e.to_json() for e in entries],
-        "rejected": [
-            k.to_json() for k in sorted(rejected, key=lambda k: (k.model_name, k.model_id, k.anchor_id, k.class_id))
-        ],
+        "rejected": [k.to_json() for k in sorted(rejected, key=DetectionKey.sort_key)],
     }
 
 
@@ -359,6 +437,7 @@ class LabelDocument(QObject):
         self._detection_class_names: list[str] = []
         self._model_name = ""
         self._model_id = ""
+        self._detection_size = 0
         self._loading = False
         self.load_error: LabelFormatError | None = None
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -564,20 +643,34 @@ class LabelDocument(QObject):
         return self._model_id
 
     @property
+    def detection_size(self) -> int:
+        """Inference size the current detections were made at (0: not given)."""
+        return self._detection_size
+
+    @property
     def detection_class_names(self) -> list[str]:
         return list(self._detection_class_names)
 
     def set_detections(
-        self, detections: Detections | None, *, class_names: Sequence[str], model_name: str, model_id: str = ""
+        self,
+        detections: Detections | None,
+        *,
+        class_names: Sequence[str],
+        model_name: str,
+        model_id: str = "",
+        size: int = 0,
     ) -> None:
         """Show ``detections`` (boxes xyxy in original-image pixels; ``class_ids`` index
         ``class_names``) from model ``model_name`` (file name) with fingerprint ``model_id``
-        (``model.quality.model_fingerprint``), recorded with accepted detections. Not an
-        edit: no undo, not dirty."""
+        (``model.quality.model_fingerprint``), made at inference size ``size`` (0: unknown;
+        rejections are then matched by box, :func:`match_rejections`). The model is recorded
+        with accepted detections, model and size with rejected ones. Not an edit: no undo,
+        not dirty."""
         self._detections = detections
         self._detection_class_names = list(class_names)
         self._model_name = model_name
         self._model_id = model_id
+        self._detection_size = max(int(size), 0)
         self.detections_changed.emit()
         self.changed.emit()
 
@@ -587,19 +680,26 @@ class LabelDocument(QObject):
         return self._class_name(int(self._detections.class_ids[i]))
 
     def detection_key(self, detections: Detections, i: int, model_name: str) -> DetectionKey:
-        """The key of detection ``i`` of ``detections`` from model ``model_name`` (with the
-        current model's fingerprint when that is the current model)."""
+        """The key of detection ``i`` of ``detections`` from model ``model_name``: its anchor,
+        class and box, with the current model's fingerprint and inference size when these
+        are the current detections of the current model."""
+        box = tuple(round(float(v), 2) for v in detections.boxes[i])
         return DetectionKey(
-            model_name, int(detections.anchor_ids[i]), int(detections.class_ids[i]), self._model_id_of(model_name)
+            model_name,
+            int(detections.anchor_ids[i]),
+            int(detections.class_ids[i]),
+            self._model_id_of(model_name),
+            self._size_of(detections, model_name),
+            box,  # type: ignore[arg-type]
         )
 
-    def is_rejected(self, key: DetectionKey) -> bool:
-        """Whether the user rejected the detection ``key`` on this image: same anchor and
-        class, same model (fingerprints compared when both are known, file names otherwise)."""
-        return any(
-            k.anchor_id == key.anchor_id and k.class_id == key.class_id and k.is_of(key.model_name, key.model_id)
-            for k in self._rejected
-        )
+    def is_rejected(self, i: int) -> bool:
+        """Whether a rejection on this image hides detection ``i`` of the current detections
+        (same model and class, and the same detection: :func:`match_rejections`)."""
+        if self._detections is None:
+            raise IndexError("no detections are shown")
+        hidden = self._rejected_mask(self._detections, self._model_name)
+        return hidden is not None and bool(hidden[i])
 
     def visible_detection_indices(self) -> list[int]:
         """Indices of the current detections to draw: not rejected, and not already a label
@@ -607,11 +707,10 @@ class LabelDocument(QObject):
         dets = self._detections
         if dets is None or len(dets) == 0:
             return []
-        rejected = rejected_pairs(self._rejected, model_name=self._model_name, model_id=self._model_id)
-        if rejected:  # (anchor, class) pairs as Python ints, like DetectionKey's
-            pairs = zip(np.asarray(dets.anchor_ids).tolist(), np.asarray(dets.class_ids).tolist(), strict=True)
-            keep = [i for i, pair in enumerate(pairs) if pair not in rejected]
-        else:  # runs on every slider step: no key per detection when nothing is rejected
+        hidden = self._rejected_mask(dets, self._model_name)
+        if hidden is not None:
+            keep = np.flatnonzero(~hidden).tolist()
+        else:  # runs on every slider step: no matching when nothing of this model is rejected
             keep = list(range(len(dets)))
         if not keep or not self._entries:
             return keep
@@ -630,13 +729,13 @@ class LabelDocument(QObject):
         accepted in the same call), as ONE undo command. Returns how many were accepted."""
         order = np.argsort(-np.asarray(detections.scores, dtype=np.float32), kind="stable")
         taken = [e.box for e in self._entries]
-        rejected = rejected_pairs(self._rejected, model_name=model_name, model_id=self._model_id_of(model_name))
+        hidden = self._rejected_mask(detections, model_name)
         accepted: list[LabelEntry] = []
         for i in order:
             i = int(i)
             if float(detections.scores[i]) < score_thresh:
                 break
-            if (int(detections.anchor_ids[i]), int(detections.class_ids[i])) in rejected:
+            if hidden is not None and hidden[i]:
                 continue
             entry = self._entry_from_detection(detections, i, model_name)
             if taken and float(iou_matrix(np.asarray([entry.box]), np.asarray(taken)).max()) > ALREADY_LABELLED_IOU:
@@ -652,13 +751,25 @@ class LabelDocument(QObject):
         sidecar; undoable)."""
         if self._detections is None:
             raise IndexError("no detections are shown")
-        key = self.detection_key(self._detections, i, self._model_name)
-        if not self.is_rejected(key):
-            self.push(commands.RejectDetections(self, [key]))
+        if not self.is_rejected(i):
+            self.push(commands.RejectDetections(self, [self.detection_key(self._detections, i, self._model_name)]))
 
     def _model_id_of(self, model_name: str) -> str:
         """The fingerprint of model ``model_name``: the current model's, "" for another."""
         return self._model_id if model_name == self._model_name else ""
+
+    def _size_of(self, detections: Detections, model_name: str) -> int:
+        """The inference size of ``detections`` of model ``model_name``: known for the
+        current detections only (0: unknown)."""
+        return self._detection_size if detections is self._detections and model_name == self._model_name else 0
+
+    def _rejected_mask(self, detections: Detections, model_name: str) -> np.ndarray | None:
+        """(K,) bool: the ``detections`` of model ``model_name`` that a rejection hides
+        (None: no rejection of that model here)."""
+        keys = rejections_of(self._rejected, model_name=model_name, model_id=self._model_id_of(model_name))
+        if not keys:
+            return None
+        return match_rejections(keys, detections, size=self._size_of(detections, model_name))
 
     def _class_name(self, class_id: int) -> str:
         names = self._detection_class_names or self.project.names
@@ -887,13 +998,15 @@ __all__ = [
     "DRAWN",
     "FILE",
     "MODEL",
+    "SAME_DETECTION_IOU",
     "DetectionKey",
     "LabelDocument",
     "LabelEntry",
     "LabelFormatError",
     "ProjectClasses",
     "Provenance",
-    "rejected_pairs",
+    "match_rejections",
+    "rejections_of",
     "saved_provenance",
     "saved_provenance_and_rejections",
     "sidecar_path",

@@ -13,7 +13,9 @@ Only images with both count. Labels that are the current model's own detections 
 unedited are not evidence: an image with nothing else is left out, unless the user rejected
 some of this model's detections there, and such labels in counted images are ignored; a
 rejected detection the model still produces is a false positive (``model.quality``'s rule).
-The saved labels' provenance and the rejected detections come from the sidecars, read with
+Which detection a rejection is follows ``app.document.match_rejections``: by anchor at the
+inference size it was made at, by box at another size. The saved labels' provenance and
+the rejected detections come from the sidecars, read with
 the labels (``app.document.saved_provenance_and_rejections``); the model is known by its
 fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model loads)
 and, for records without one, its file name.
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from app.document import DetectionKey, rejected_pairs, saved_provenance_and_rejections
+from app.document import DetectionKey, match_rejections, rejections_of, saved_provenance_and_rejections
 from app.quality_panel import QualityPanel
 from app.workers import BatchSummary, CacheKey, DetectionResult, JobCancelled, Worker
 from model.errors import StudioError
@@ -109,9 +111,9 @@ class SavedLabels:
         found = tuple(acceptances) if any(a is not None for a in acceptances) else None
         return cls(item.boxes(), tuple(item.names()), (int(item.width), int(item.height)), found, frozenset(rejected))
 
-    def rejected_by_model(self, *, model_name: str, model_id: str) -> frozenset[tuple[int, int]]:
-        """(anchor id, class id) of the detections of that model the user rejected here."""
-        return rejected_pairs(self.rejected, model_name=model_name, model_id=model_id) if self.rejected else frozenset()
+    def rejected_by_model(self, *, model_name: str, model_id: str) -> frozenset[DetectionKey]:
+        """The detections of that model the user rejected here."""
+        return rejections_of(self.rejected, model_name=model_name, model_id=model_id) if self.rejected else frozenset()
 
     def model_output(self, *, model_name: str, model_id: str) -> np.ndarray | None:
         """(G,) bool: the labels that are that model's detections accepted unedited (None: none)."""
@@ -147,19 +149,18 @@ def image_comparison(
     class_names: Sequence[str],
     *,
     model_output: np.ndarray | None,
-    rejected: frozenset[tuple[int, int]],
+    rejected: frozenset[DetectionKey],
+    size: int,
 ) -> tuple[ImageComparison, int]:
     """Image ``key``'s saved labels against the model's ``detections`` (xyxy, original
-    pixels; ``class_ids`` index ``class_names``) -> (the comparison, how many labels are of
-    classes the model does not know: they are left out). ``model_output`` (G,) bool: the
-    labels that are this model's unedited detections (``SavedLabels.model_output``);
-    ``rejected``: the (anchor id, class id) of its detections the user rejected here
-    (``SavedLabels.rejected_by_model``)."""
+    pixels; ``class_ids`` index ``class_names``) made at inference size ``size`` (0:
+    unknown) -> (the comparison, how many labels are of classes the model does not know:
+    they are left out). ``model_output`` (G,) bool: the labels that are this model's
+    unedited detections (``SavedLabels.model_output``); ``rejected``: its detections the
+    user rejected here (``SavedLabels.rejected_by_model``), matched to ``detections`` by
+    ``app.document.match_rejections``."""
     ids, known = label_class_ids(saved.names, class_names)
-    det_is_rejected = None
-    if rejected:  # (anchor, class) pairs as Python ints, like DetectionKey's
-        pairs = zip(np.asarray(detections.anchor_ids).tolist(), np.asarray(detections.class_ids).tolist(), strict=True)
-        det_is_rejected = np.fromiter((pair in rejected for pair in pairs), bool, count=len(detections))
+    det_is_rejected = match_rejections(rejected, detections, size=size) if rejected else None
     comparison = ImageComparison(
         key=key,
         label_boxes=saved.boxes[known],
@@ -200,7 +201,7 @@ class QualityMonitor(QObject):
         self._model_name = ""
         self._model_id: str | None = ""  # None while its fingerprint is computed
         # image key -> (model_output(), rejected_by_model()) for this model
-        self._model_output: dict[str, tuple[np.ndarray | None, frozenset[tuple[int, int]]]] = {}
+        self._model_output: dict[str, tuple[np.ndarray | None, frozenset[DetectionKey]]] = {}
         self.last_recompute_ms = 0.0
         self._visible = True
         self._stale = False
@@ -413,20 +414,23 @@ class QualityMonitor(QObject):
         """(images with labels and detections, labels of classes the model does not know)."""
         images: list[ImageComparison] = []
         unknown = 0
+        size = int(self._controller.inference_size or 0)  # the selections' (see _select)
         for key, saved in self._labels.items():
             selected = self._selected.get(key)
             if selected is None:
                 continue
             shown = keep_above(selected, settings.score_thresh)
             own, rejected = self._for_model(key, saved)
-            image, unknown_here = image_comparison(key, saved, shown, class_names, model_output=own, rejected=rejected)
+            image, unknown_here = image_comparison(
+                key, saved, shown, class_names, model_output=own, rejected=rejected, size=size
+            )
             images.append(image)
             unknown += unknown_here
         return images, unknown
 
-    def _for_model(self, key: str, saved: SavedLabels) -> tuple[np.ndarray | None, frozenset[tuple[int, int]]]:
+    def _for_model(self, key: str, saved: SavedLabels) -> tuple[np.ndarray | None, frozenset[DetectionKey]]:
         """The labels of image ``key`` that are the current model's unedited detections, and
-        the (anchor id, class id) of its detections the user rejected there."""
+        its detections the user rejected there."""
         if saved.acceptances is None and not saved.rejected:
             return None, frozenset()
         if key not in self._model_output:

@@ -37,10 +37,11 @@ reviewed: its unedited acceptances were kept while the user was turning others d
   none); :attr:`QualityReport.reviewed_images` counts those that are counted only for this;
 * its own labels stay ignored regions (they are still the model's output and cannot show it
   wrong), and its other detections count as in any counted image;
-* a detection the user rejected that the model still produces at the current settings (same
-  anchor and class, ``ImageComparison.det_is_rejected``) is never absorbed by an ignored
-  region: unless it matches a verified label it is a false positive
-  (:attr:`QualityReport.rejected_false_positives`).
+* a detection the user rejected that the model still produces at the current settings
+  (``ImageComparison.det_is_rejected``: the same detection, of the same class, at the same
+  anchor when the inference size is the one it was rejected at, else at the same place;
+  the app matches them) is never absorbed by an ignored region: unless it matches a
+  verified label it is a false positive (:attr:`QualityReport.rejected_false_positives`).
 
 A deleted label, or a box drawn and deleted again, leaves no record: it is no evidence.
 

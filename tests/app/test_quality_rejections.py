@@ -76,7 +76,7 @@ def evaluate(images: list[Path], model: Path | str, *, score_thresh: float = 0.5
         own = labels.model_output(model_name=model_name, model_id=model_id)
         rejected = labels.rejected_by_model(model_name=model_name, model_id=model_id)
         shown = keep_above(DETECTIONS, score_thresh)
-        comparison, unknown = image_comparison(key, labels, shown, NAMES, model_output=own, rejected=rejected)
+        comparison, unknown = image_comparison(key, labels, shown, NAMES, model_output=own, rejected=rejected, size=0)
         assert unknown == 0
         comparisons.append(comparison)
     return compare(comparisons, class_names=NAMES)

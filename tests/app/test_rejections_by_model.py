@@ -68,7 +68,13 @@ def saved_with_dog_rejected(folder: Path, model: Path) -> Path:
 def test_a_rejection_hides_the_detection_of_its_own_model_only(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
     image = saved_with_dog_rejected(tmp_path, models["run1"])
     [record] = json.loads(sidecar_path(image).read_text())["rejected"]
-    assert record == {"model_name": "model.onnx", "anchor_id": 7, "class_id": 1, "model_id": model_fingerprint(models["run1"])}
+    assert record == {
+        "model_name": "model.onnx",
+        "anchor_id": 7,
+        "class_id": 1,
+        "model_id": model_fingerprint(models["run1"]),
+        "box": [10.0, 100.0, 70.0, 160.0],  # no size: these detections were set without one
+    }
 
     assert open_image(image, models["run1"]).visible_detection_indices() == [0]
     assert open_image(image, models["renamed"]).visible_detection_indices() == [0]  # the same model, renamed
@@ -97,7 +103,8 @@ def test_a_sidecar_without_model_ids_still_hides_by_file_name(qapp, tmp_path: Pa
     image = saved_with_dog_rejected(tmp_path, models["run1"])
     state = json.loads(sidecar_path(image).read_text())
     for record in state["rejected"]:
-        del record["model_id"]  # as sidecars were written before fingerprints were recorded
+        for field in ("model_id", "size", "box"):  # as sidecars were written before these were recorded
+            record.pop(field, None)
     sidecar_path(image).write_text(json.dumps(state))
 
     for model in (models["run1"], models["run2"], "model.onnx"):  # every model.onnx
