@@ -44,19 +44,35 @@ class AcceptDetections(AddLabels):
 
 
 class RemoveLabels(QUndoCommand):
-    """Delete the labels at ``rows``; undo puts them back at the same rows."""
+    """Delete the labels at ``rows`` and reject the detections ``rejected`` (the detections
+    some of them were accepted from) in the same step; undo puts the labels back at the
+    same rows and un-rejects."""
 
-    def __init__(self, document: LabelDocument, rows: Iterable[int], *, text: str = "Delete Boxes") -> None:
+    def __init__(
+        self,
+        document: LabelDocument,
+        rows: Iterable[int],
+        *,
+        rejected: Iterable[DetectionKey] = (),
+        text: str = "Delete Boxes",
+    ) -> None:
         super().__init__(text)
         self._document = document
         self._rows = sorted(set(rows))
         self._entries = [document.entry(r) for r in self._rows]
+        self._rejected_before = document.rejected_keys()
+        self._rejected_after = self._rejected_before | frozenset(rejected)
 
     def redo(self) -> None:
+        # rejected first: the detection goes from "already a label" to "rejected", never shown
+        if self._rejected_after != self._rejected_before:
+            self._document.raw_set_rejected(self._rejected_after)
         self._document.raw_remove(self._rows)
 
     def undo(self) -> None:
         self._document.raw_insert(self._rows, self._entries)
+        if self._rejected_after != self._rejected_before:
+            self._document.raw_set_rejected(self._rejected_before)
 
 
 class ReplaceLabels(QUndoCommand):

@@ -23,7 +23,10 @@ Files:
 
 A rejection also records the inference size and the detection's box, and hides only the
 same detection (:func:`match_rejections`): anchor ids depend on the size (and the image's
-aspect), so after a size change an anchor id names another place in the image.
+aspect), so after a size change an anchor id names another place in the image. Deleting a
+label that is an unedited acceptance of the current model's detection rejects that
+detection in the same undo step (:meth:`LabelDocument.delete_rows`): the review says "this
+detection is wrong", and the detection must not come back as a suggestion.
 """
 
 from __future__ import annotations
@@ -120,6 +123,9 @@ _MATCH_TOLERANCE = 0.51
 #: Box IoU from which a detection of another (or unknown) inference size is the detection a
 #: rejection recorded (:func:`match_rejections`).
 SAME_DETECTION_IOU = 0.7
+#: ``DetectionKey.anchor_id`` of a rejection recorded when its detection was not shown
+#: (a deleted label whose detection the model does not produce at the current settings).
+UNKNOWN_ANCHOR = -1
 
 
 # --------------------------------------------------------------------------- plain data
@@ -219,8 +225,9 @@ class DetectionKey:
     The model is its file name and fingerprint (``model_id``, "" when unknown, as in records
     written before it was recorded). ``size`` is the inference size the detection was made
     at (0: unknown, as in records written before it was recorded) and ``box`` its box (xyxy,
-    original-image pixels, rounded to 0.01 px; None: unknown). Which detections it hides:
-    :func:`match_rejections`.
+    original-image pixels, rounded to 0.01 px; None: unknown). ``anchor_id`` is
+    :data:`UNKNOWN_ANCHOR` when the detection was not shown (see
+    :meth:`LabelDocument.delete_rows`). Which detections it hides: :func:`match_rejections`.
     """
 
     model_name: str
@@ -597,9 +604,16 @@ class LabelDocument(QObject):
         self.push(commands.AddLabels(self, [LabelEntry(label, Provenance())], text=text))
 
     def delete_rows(self, rows: Iterable[int]) -> None:
+        """Delete the labels at ``rows``, as one command. A label that is an unedited
+        acceptance of the current model's detection was reviewed and found wrong: its
+        detection is rejected in the same step (:meth:`rejection_for`), so it does not come
+        back as a suggestion and the quality dock counts the image as reviewed. Deleting a
+        drawn or edited label rejects nothing."""
         rows = sorted(set(rows))
         if rows:
-            self.push(commands.RemoveLabels(self, rows, text="Delete Box" if len(rows) == 1 else "Delete Boxes"))
+            keys = [key for key in (self.rejection_for(r) for r in rows) if key is not None]
+            text = "Delete Box" if len(rows) == 1 else "Delete Boxes"
+            self.push(commands.RemoveLabels(self, rows, rejected=keys, text=text))
 
     def set_boxes(self, rows: Sequence[int], boxes: Sequence[Box], *, text: str = "Move Boxes") -> None:
         """Give the labels at ``rows`` new ``boxes`` (xyxy), as one command (no-op if equal)."""
@@ -700,6 +714,35 @@ class LabelDocument(QObject):
             raise IndexError("no detections are shown")
         hidden = self._rejected_mask(self._detections, self._model_name)
         return hidden is not None and bool(hidden[i])
+
+    def rejection_for(self, row: int) -> DetectionKey | None:
+        """The detection to reject when the label at ``row`` is deleted: when the label is
+        an unedited acceptance of a detection of the current model, that detection (the
+        shown one of its class whose box overlaps its original box most, IoU >=
+        SAME_DETECTION_IOU; when none is shown, the original box with no anchor or size);
+        None for a drawn, edited or file label, another model's, or with no model shown."""
+        provenance = self._entries[row].provenance
+        if provenance.unedited_acceptance() is None or not self._model_name:
+            return None
+        if not is_same_model(
+            provenance.model_name, provenance.model_id, model_name=self._model_name, model_id=self._model_id
+        ):
+            return None
+        names = self._detection_class_names or self.project.names
+        name = provenance.original_name or self._entries[row].label.name
+        if name not in names:
+            return None
+        class_id = names.index(name)
+        box = provenance.original_box or self._entries[row].box
+        dets = self._detections
+        if dets is not None and len(dets):
+            ious = iou_matrix(np.asarray([box], np.float32), np.asarray(dets.boxes, np.float32))[0]
+            ious[np.asarray(dets.class_ids) != class_id] = -1.0
+            best = int(ious.argmax())
+            if ious[best] >= SAME_DETECTION_IOU:
+                return self.detection_key(dets, best, self._model_name)
+        rounded = tuple(round(float(v), 2) for v in box)
+        return DetectionKey(self._model_name, UNKNOWN_ANCHOR, class_id, self._model_id, 0, rounded)  # type: ignore[arg-type]
 
     def visible_detection_indices(self) -> list[int]:
         """Indices of the current detections to draw: not rejected, and not already a label
@@ -999,6 +1042,7 @@ __all__ = [
     "FILE",
     "MODEL",
     "SAME_DETECTION_IOU",
+    "UNKNOWN_ANCHOR",
     "DetectionKey",
     "LabelDocument",
     "LabelEntry",

@@ -11,11 +11,12 @@ labels of the open images, at the NMS panel's settings.
 
 Only images with both count. Labels that are the current model's own detections accepted
 unedited are not evidence: an image with nothing else is left out, unless the user rejected
-some of this model's detections there, and such labels in counted images are ignored; a
-rejected detection the model still produces is a false positive (``model.quality``'s rule).
-Which detection a rejection is follows ``app.document.match_rejections``: by anchor at the
-inference size it was made at, by box at another size. The saved labels' provenance and
-the rejected detections come from the sidecars, read with
+some of this model's detections there (or deleted such a label, which rejects its
+detection), and such labels in counted images are ignored; a rejected detection the model
+still produces is a false positive (``model.quality``'s rule). Which detection a rejection
+is follows ``app.document.match_rejections``: by anchor at the inference size it was made
+at, by box at another size. The saved labels' provenance and the rejected detections come
+from the sidecars, read with
 the labels (``app.document.saved_provenance_and_rejections``); the model is known by its
 fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model loads)
 and, for records without one, its file name.

@@ -43,7 +43,9 @@ reviewed: its unedited acceptances were kept while the user was turning others d
   the app matches them) is never absorbed by an ignored region: unless it matches a
   verified label it is a false positive (:attr:`QualityReport.rejected_false_positives`).
 
-A deleted label, or a box drawn and deleted again, leaves no record: it is no evidence.
+Deleting a label that is the model's own unedited detection rejects that detection (the app
+records it with the delete), so it counts as above. A deleted drawn or edited label, or a
+box drawn and deleted again, leaves no record: it is no evidence.
 
 Whether the image is left out is decided on all the labels given, before the class filter.
 "Same model" means the same file contents (:func:`model_fingerprint`), whatever the file is
