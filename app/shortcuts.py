@@ -28,7 +28,7 @@ class Shortcut:
 
 
 CREATE = Shortcut("create", "Create &Box", ("W",), "W, then drag: draw a new box")
-DELETE = Shortcut("delete", "&Delete Boxes", ("Del", "Backspace"), "delete the selected boxes")
+DELETE = Shortcut("delete", "&Delete Boxes", ("Del", "Backspace"), "delete the selected boxes (a detection accepted unedited is also rejected)")
 DUPLICATE = Shortcut("duplicate", "D&uplicate Boxes", ("Ctrl+D",), "copy the selected boxes (10 px offset)")
 RELABEL = Shortcut("relabel", "&Relabel Boxes...", ("E",), "E or double-click: change the class")
 HIDE = Shortcut("hide", "&Hide All Boxes", ("Ctrl+H",), "hide / show every box")
