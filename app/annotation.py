@@ -157,6 +157,9 @@ class Annotator(QObject):
             return 0
         thresh = self._window.nms_panel.settings().score_thresh
         count = document.accept_all(document.detections, thresh, document.model_name)
+        # An edit selects the rows it touched; here that would be every accepted box, and
+        # the next Delete would throw the whole review away. Review starts from nothing.
+        self._window.canvas.set_selected_rows([])
         self._status(f"Accepted {count} detection{'s' if count != 1 else ''} with score ≥ {thresh:.2f}")
         return count
 

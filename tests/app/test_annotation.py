@@ -262,6 +262,10 @@ def test_accept_one_reject_one_then_accept_all_above_the_threshold(qtbot, window
     key(qtbot, window, Qt.Key.Key_Return, CTRL)
     assert doc(window).labels() == [DOG_35, CAT_90, DOG_60]
     assert window.canvas.detection_rects() == {}
+    # nothing is selected after accepting: a stray Delete cannot throw the batch away
+    assert window.canvas.selected_rows() == []
+    key(qtbot, window, Qt.Key.Key_Delete)
+    assert doc(window).labels() == [DOG_35, CAT_90, DOG_60]
 
 
 # ----------------------------------------------------------------------------- saving
