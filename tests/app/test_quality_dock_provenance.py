@@ -11,40 +11,7 @@ from app.document import sidecar_path
 from app.main_window import MainWindow
 from model.labels import ImageLabels, Label, write_voc
 from model.quality import model_fingerprint
-from tests.app.fakes import write_fake_model
-
-# The fake model finds on an image with marker m, at score > 0.5: cat 0.90 (m, 10, m+40, 50)
-# and dog 0.60 (m, 100, m+60, 160) (tests/app/fakes.py PLANTED).
-
-
-def run_model(folder: Path, run: str) -> Path:
-    """A fake ``<run>/model.onnx``: runs detect alike and differ in their bytes only."""
-    (folder / run).mkdir()
-    path = write_fake_model(folder / run / "model.onnx")
-    path.write_text(path.read_text() + f"{run}\n")
-    return path
-
-
-def load_model(qtbot, window: MainWindow, path: Path) -> None:  # noqa: ANN001
-    with qtbot.waitSignal(window.controller.model_loaded, timeout=10_000):
-        window.open_model(path)
-
-
-def detect_labelled(qtbot, window: MainWindow) -> None:  # noqa: ANN001
-    """Run the loaded model on the labelled images it has not seen yet."""
-    if window.quality.undetected_paths():
-        with qtbot.waitSignal(window.controller.batch_finished, timeout=10_000):
-            window.quality.detect_labelled()
-
-
-def wait_for(qtbot, window: MainWindow, **expected: int) -> None:  # noqa: ANN001
-    """Wait until the dock's report has these field values (e.g. num_images=2)."""
-
-    def matches() -> bool:
-        report = window.quality.report()
-        return report is not None and all(getattr(report, name) == value for name, value in expected.items())
-
-    qtbot.waitUntil(matches, timeout=5000)
+from tests.app.provenance_fakes import detect_labelled, load_model, run_model, wait_for
 
 
 def shown(window: MainWindow) -> tuple[str, str]:

@@ -11,51 +11,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from app.document import LabelDocument, sidecar_path
-from app.quality_monitor import read_labels_with_provenance
+from app.quality_monitor import image_comparison, read_labels_with_provenance
 from model.labels import ImageLabels, Label, write_voc
-from model.postprocess import Detections
-from model.quality import ImageComparison, QualityReport, compare, label_class_ids, model_fingerprint
-
-NAMES = ("cat", "dog", "bird")
-SIZE = (320, 240)
-# what the models find on every image: cat 0.9, dog 0.6 (xyxy, original pixels)
-CAT, DOG = (10.0, 10.0, 50.0, 50.0), (10.0, 100.0, 70.0, 160.0)
-DETECTIONS = Detections(
-    boxes=np.array([CAT, DOG], np.float32),
-    scores=np.array([0.9, 0.6], np.float32),
-    class_ids=np.array([0, 1], np.int64),
-    anchor_ids=np.array([3, 7], np.int64),
-    level_ids=np.array([0, 1], np.int64),
-)
+from model.quality import QualityReport, compare, model_fingerprint
+from tests.app.provenance_fakes import CAT, DETECTIONS, DOG, NAMES, SIZE, write_blank_image, write_two_runs
 
 
 @pytest.fixture
 def models(tmp_path: Path) -> dict[str, Path]:
-    """Two training runs' ``model.onnx``: same name, different contents."""
-    paths = {}
-    for run in ("run1", "run2"):
-        path = tmp_path / run / "model.onnx"
-        path.parent.mkdir()
-        path.write_bytes(f"weights of {run}".encode())
-        paths[run] = path
-    return paths
-
-
-def make_image(folder: Path, name: str) -> Path:
-    path = folder / name
-    cv2.imwrite(str(path), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
-    return path
+    return write_two_runs(tmp_path)
 
 
 def save_accepted(folder: Path, name: str, model: Path, *, edit=None) -> Path:  # noqa: ANN001
     """``name`` with the detections of ``model`` accepted (all, score >= 0.5), then
     ``edit(document)`` if given, saved by the app."""
-    image = make_image(folder, name)
+    image = write_blank_image(folder, name)
     document = LabelDocument()
     document.load(image, SIZE)
     document.set_detections(DETECTIONS, class_names=NAMES, model_name=model.name, model_id=model_fingerprint(model))
@@ -76,20 +49,9 @@ def evaluate(images: list[Path], model: Path | str, model_id: str | None = None)
     assert errors == []
     comparisons = []
     for key, labels in saved.items():
-        ids, known = label_class_ids(labels.names, NAMES)
         own = labels.model_output(model_name=model_name, model_id=model_id)
-        comparisons.append(
-            ImageComparison(
-                key=key,
-                label_boxes=labels.boxes[known],
-                label_class_ids=ids[known],
-                det_boxes=DETECTIONS.boxes,
-                det_scores=DETECTIONS.scores,
-                det_class_ids=DETECTIONS.class_ids,
-                image_size=labels.size,
-                label_is_model_output=None if own is None else own[known],
-            )
-        )
+        comparison, _ = image_comparison(key, labels, DETECTIONS, NAMES, model_output=own, rejected=frozenset(), size=0)
+        comparisons.append(comparison)
     return compare(comparisons, class_names=NAMES)
 
 
@@ -99,7 +61,7 @@ def numbers(report: QualityReport) -> tuple:
 
 def test_an_image_of_unedited_acceptances_is_left_out_for_that_model_only(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
     accepted = save_accepted(tmp_path, "accepted.png", models["run1"])
-    drawn = make_image(tmp_path, "drawn.png")
+    drawn = write_blank_image(tmp_path, "drawn.png")
     document = LabelDocument()
     document.load(drawn, SIZE)
     document.add_box(CAT, "cat")  # the model's cat, drawn by hand; its dog is not there
@@ -131,7 +93,7 @@ def test_an_edited_label_counts_and_the_unedited_rest_of_its_image_is_ignored(qa
 
 
 def test_old_label_files_and_old_sidecars_still_count(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
-    plain = make_image(tmp_path, "plain.png")  # labelled by another tool: no sidecar
+    plain = write_blank_image(tmp_path, "plain.png")  # labelled by another tool: no sidecar
     write_voc(ImageLabels(str(plain), *SIZE, labels=[Label(*CAT, "cat"), Label(*DOG, "dog")]), plain.with_suffix(".xml"))
     assert not sidecar_path(plain).exists()
     report = evaluate([plain], models["run1"])

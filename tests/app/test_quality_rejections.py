@@ -12,48 +12,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from app.document import LabelDocument, ProjectClasses, sidecar_path
 from app.main_window import MainWindow
 from app.quality_monitor import image_comparison, read_labels_with_provenance
 from app.quality_panel import model_output_text
-from model.postprocess import Detections
 from model.quality import QualityReport, compare, keep_above, model_fingerprint
-from tests.app.test_quality_dock_provenance import detect_labelled, load_model, run_model, wait_for
-
-NAMES = ("cat", "dog", "bird")
-SIZE = (320, 240)
-# what the models find on every image (xyxy, original pixels): cat 0.9, dog 0.6
-CAT, DOG = (10.0, 10.0, 50.0, 50.0), (10.0, 100.0, 70.0, 160.0)
-DETECTIONS = Detections(
-    boxes=np.array([CAT, DOG], np.float32),
-    scores=np.array([0.9, 0.6], np.float32),
-    class_ids=np.array([0, 1], np.int64),
-    anchor_ids=np.array([3, 7], np.int64),
-    level_ids=np.array([0, 1], np.int64),
-)
+from tests.app.provenance_fakes import DETECTIONS, NAMES, SIZE, detect_labelled, load_model, run_model, wait_for, write_blank_image, write_two_runs
 
 
 @pytest.fixture
 def models(tmp_path: Path) -> dict[str, Path]:
-    """Two training runs' ``model.onnx``: same name, different contents."""
-    paths = {}
-    for run in ("run1", "run2"):
-        path = tmp_path / run / "model.onnx"
-        path.parent.mkdir()
-        path.write_bytes(f"weights of {run}".encode())
-        paths[run] = path
-    return paths
+    return write_two_runs(tmp_path)
 
 
 def save_reviewed(folder: Path, name: str, model: Path, *, reject_dog: bool = True) -> Path:
     """``name`` on which the user accepted ``model``'s cat unedited and rejected its dog
     (or left the dog alone), saved by the app."""
-    image = folder / name
-    cv2.imwrite(str(image), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+    image = write_blank_image(folder, name)
     document = LabelDocument(ProjectClasses(NAMES))
     document.load(image, SIZE)
     document.set_detections(DETECTIONS, class_names=NAMES, model_name=model.name, model_id=model_fingerprint(model))

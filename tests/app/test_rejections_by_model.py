@@ -9,36 +9,18 @@ import json
 import shutil
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 from app.document import LabelDocument, ProjectClasses, sidecar_path
-from model.postprocess import Detections
 from model.quality import model_fingerprint
-
-NAMES = ["cat", "dog", "bird"]
-SIZE = (320, 240)
-# cat 0.9 (anchor 3), dog 0.6 (anchor 7); xyxy, original pixels
-DETECTIONS = Detections(
-    boxes=np.array([(10, 10, 50, 50), (10, 100, 70, 160)], np.float32),
-    scores=np.array([0.9, 0.6], np.float32),
-    class_ids=np.array([0, 1], np.int64),
-    anchor_ids=np.array([3, 7], np.int64),
-    level_ids=np.array([0, 1], np.int64),
-)
+from tests.app.provenance_fakes import DETECTIONS, NAMES, SIZE, write_blank_image, write_two_runs
 
 
 @pytest.fixture
 def models(tmp_path: Path) -> dict[str, Path]:
     """run1/model.onnx, run2/model.onnx (same name, other bytes), and run1's file copied
     under another name."""
-    paths = {}
-    for run in ("run1", "run2"):
-        path = tmp_path / run / "model.onnx"
-        path.parent.mkdir()
-        path.write_bytes(f"weights of {run}".encode())
-        paths[run] = path
+    paths = write_two_runs(tmp_path)
     paths["renamed"] = tmp_path / "renamed.onnx"
     shutil.copyfile(paths["run1"], paths["renamed"])
     return paths
@@ -56,8 +38,7 @@ def open_image(image: Path, model: Path | str) -> LabelDocument:
 
 def saved_with_dog_rejected(folder: Path, model: Path) -> Path:
     """An image on which the user rejected ``model``'s dog and saved."""
-    image = folder / "photo.png"
-    cv2.imwrite(str(image), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
+    image = write_blank_image(folder, "photo.png")
     document = open_image(image, model)
     document.reject_detection(1)
     assert document.visible_detection_indices() == [0]
