@@ -1,4 +1,4 @@
-"""GUI entry point: ``retinanet-studio-gui [PATH ...] [--model MODEL.onnx]``.
+"""GUI entry point: ``retinanet-studio [PATH ...] [--model MODEL.onnx]`` (or ``retinanet-studio gui ...``).
 
 With no arguments it opens the bundled demo model and the sample images.
 """
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retinanet-studio-gui", description=f"{APP_NAME}: detect, inspect, label.")
+    parser = argparse.ArgumentParser(prog="retinanet-studio", description=f"{APP_NAME}: detect, inspect, label.")
     parser.add_argument("paths", nargs="*", type=Path, help="images and/or folders of images to open")
     parser.add_argument("--model", type=Path, default=None, help=f"ONNX model (default: {DEFAULT_MODEL.name})")
     return parser
@@ -33,7 +33,7 @@ def open_window(args: argparse.Namespace) -> MainWindow:
     if model is not None:
         window.open_model(model)
     else:
-        window.statusBar().showMessage(f"No model: {DEFAULT_MODEL} is missing; use File › Open Model…")
+        window.statusBar().showMessage(f"No model: {DEFAULT_MODEL} is missing; use File › Open Model (.onnx)… (Ctrl+M)")
     paths = args.paths or ([SAMPLES_DIR] if SAMPLES_DIR.is_dir() else [])
     if paths:
         window.open_paths(paths)

@@ -267,7 +267,7 @@ class MainWindow(QMainWindow):
 
     def detect(self) -> None:
         if self._controller.detector is None:
-            self.statusBar().showMessage("No model loaded: File › Open Model…", 8000)
+            self.statusBar().showMessage("No model loaded: File › Open Model (.onnx)… (Ctrl+M)", 8000)
             return
         self._controller.detect()
 

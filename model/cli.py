@@ -316,6 +316,7 @@ def cli_export(args: argparse.Namespace) -> int:
         model = build_retinanet(config, backbone_weights=None)
         provenance = {"weights": "random init (untrained)", "command": command}
     started = time.perf_counter()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     export_onnx(model, config, args.out, provenance=provenance)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.0f} s")
     if args.int8:

@@ -15,7 +15,7 @@ from model.tf.startup import has_nvidia_driver, kept_lines
 
 
 def test_export_writes_fp32_int8_and_fp16(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
-    out = tmp_path / "shapes.onnx"
+    out = tmp_path / "new" / "folder" / "shapes.onnx"  # folders are created
     argv = ["export", "--classes", "a,b", "--backbone", "tiny", "--compact", "--size", "128", "--out", str(out)]
     assert main([*argv, "--int8", "--calib", str(tiny_dataset), "--calib-count", "4", "--fp16"]) == 0
     printed = capsys.readouterr().out
