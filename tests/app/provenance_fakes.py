@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 
 from app.main_window import MainWindow
+from app.quality_monitor import image_comparison, read_labels_with_provenance
 from model.postprocess import Detections
+from model.quality import QualityReport, compare, keep_above, model_fingerprint
 from tests.app.fakes import write_fake_model
 
 NAMES = ("cat", "dog", "bird")
@@ -42,6 +44,29 @@ def write_blank_image(folder: Path, name: str) -> Path:
     path = folder / name
     cv2.imwrite(str(path), np.zeros((SIZE[1], SIZE[0], 3), np.uint8))
     return path
+
+
+def evaluate_saved(
+    images: list[Path], model: Path | str, *, model_id: str | None = None, score_thresh: float = 0.5
+) -> QualityReport:
+    """The numbers of ``model`` (a path, or a bare file name for a model whose file is
+    unknown; ``model_id`` overrides its fingerprint) on the saved labels of ``images``, with
+    :data:`DETECTIONS` above ``score_thresh`` on every image, built as the quality dock
+    builds them (app.quality_monitor.image_comparison)."""
+    model_name = Path(model).name
+    if model_id is None:
+        model_id = model_fingerprint(model) if isinstance(model, Path) else ""
+    saved, errors = read_labels_with_provenance(images, "voc")
+    assert errors == []
+    shown = keep_above(DETECTIONS, score_thresh)
+    comparisons = []
+    for key, labels in saved.items():
+        own = labels.model_output(model_name=model_name, model_id=model_id)
+        rejected = labels.rejected_by_model(model_name=model_name, model_id=model_id)
+        comparison, unknown = image_comparison(key, labels, shown, NAMES, model_output=own, rejected=rejected, size=0)
+        assert unknown == 0
+        comparisons.append(comparison)
+    return compare(comparisons, class_names=NAMES)
 
 
 # ------------------------------------------------------------------ the real window

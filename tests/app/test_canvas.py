@@ -67,8 +67,8 @@ def chooser() -> ScriptedChooser:
     return ScriptedChooser()
 
 
-@pytest.fixture
-def canvas(qtbot, document: LabelDocument, chooser: ScriptedChooser) -> Canvas:  # noqa: ANN001
+def show_canvas(qtbot, document: LabelDocument, chooser: ScriptedChooser) -> Canvas:  # noqa: ANN001
+    """A shown, focused Canvas on a grey WIDTH x HEIGHT image at 1:1 (image = widget pixels)."""
     view = Canvas(document=document, class_chooser=chooser)
     qtbot.addWidget(view)
     view.resize(640, 480)
@@ -79,6 +79,11 @@ def canvas(qtbot, document: LabelDocument, chooser: ScriptedChooser) -> Canvas: 
     view.activateWindow()
     view.setFocus()
     return view
+
+
+@pytest.fixture
+def canvas(qtbot, document: LabelDocument, chooser: ScriptedChooser) -> Canvas:  # noqa: ANN001
+    return show_canvas(qtbot, document, chooser)
 
 
 def two_boxes(document: LabelDocument) -> None:

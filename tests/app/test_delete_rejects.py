@@ -17,7 +17,7 @@ from app.document import UNKNOWN_ANCHOR, LabelDocument, ProjectClasses, sidecar_
 from app.main_window import MainWindow
 from model.postprocess import Detections
 from model.quality import model_fingerprint
-from tests.app.test_canvas import HEIGHT, NO_MOD, WIDTH, ScriptedChooser, click, key
+from tests.app.test_canvas import HEIGHT, NO_MOD, WIDTH, ScriptedChooser, click, key, show_canvas
 from tests.app.test_quality_dock_provenance import detect_labelled, run_model, wait_for
 
 NAMES = ["cat", "dog", "bird"]
@@ -46,15 +46,7 @@ def document(tmp_path: Path) -> LabelDocument:
 
 @pytest.fixture
 def canvas(qtbot, document: LabelDocument) -> Canvas:  # noqa: ANN001
-    view = Canvas(document=document, class_chooser=ScriptedChooser())
-    qtbot.addWidget(view)
-    view.resize(640, 480)
-    view.set_image(np.full((HEIGHT, WIDTH, 3), 90, np.uint8))
-    view.show()
-    qtbot.waitExposed(view)
-    view.zoom_actual()
-    view.activateWindow()
-    view.setFocus()
+    view = show_canvas(qtbot, document, ScriptedChooser())
     view.set_inference_size(512)
     view.set_detections(found(), NAMES, model_name="m.onnx", model_id="sha256:m")
     return view

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from app.document import LabelDocument, sidecar_path
-from app.quality_monitor import image_comparison, read_labels_with_provenance
 from model.labels import ImageLabels, Label, write_voc
-from model.quality import QualityReport, compare, model_fingerprint
-from tests.app.provenance_fakes import CAT, DETECTIONS, DOG, NAMES, SIZE, write_blank_image, write_two_runs
+from model.quality import QualityReport, model_fingerprint
+from tests.app.provenance_fakes import CAT, DETECTIONS, DOG, NAMES, SIZE, evaluate_saved, write_blank_image, write_two_runs
 
 
 @pytest.fixture
@@ -39,22 +38,6 @@ def save_accepted(folder: Path, name: str, model: Path, *, edit=None) -> Path:  
     return image
 
 
-def evaluate(images: list[Path], model: Path | str, model_id: str | None = None) -> QualityReport:
-    """The numbers of the model ``model`` (path, or a bare file name for a model whose file
-    is unknown) on the saved labels of ``images``, as the quality dock computes them."""
-    model_name = Path(model).name
-    if model_id is None:
-        model_id = model_fingerprint(model) if isinstance(model, Path) else ""
-    saved, errors = read_labels_with_provenance(images, "voc")
-    assert errors == []
-    comparisons = []
-    for key, labels in saved.items():
-        own = labels.model_output(model_name=model_name, model_id=model_id)
-        comparison, _ = image_comparison(key, labels, DETECTIONS, NAMES, model_output=own, rejected=frozenset(), size=0)
-        comparisons.append(comparison)
-    return compare(comparisons, class_names=NAMES)
-
-
 def numbers(report: QualityReport) -> tuple:
     return (report.num_images, report.num_labels, report.num_detections, report.true_positives, report.precision, report.recall)
 
@@ -67,12 +50,12 @@ def test_an_image_of_unedited_acceptances_is_left_out_for_that_model_only(qapp, 
     document.add_box(CAT, "cat")  # the model's cat, drawn by hand; its dog is not there
     document.save()
 
-    report = evaluate([accepted, drawn], models["run1"])
+    report = evaluate_saved([accepted, drawn], models["run1"])
     assert numbers(report) == (1, 1, 2, 1, 0.5, 1.0)  # the drawn image only
     assert (report.left_out_images, report.left_out_labels) == (1, 2)
     assert [a.key for a in report.images] == [str(drawn)]
     # for the other run (same file name) the accepted labels are ordinary evidence
-    other = evaluate([accepted, drawn], models["run2"])
+    other = evaluate_saved([accepted, drawn], models["run2"])
     assert numbers(other) == (2, 3, 4, 3, 0.75, 1.0)
     assert (other.left_out_images, other.ignored_labels) == (0, 0)
 
@@ -81,12 +64,12 @@ def test_an_edited_label_counts_and_the_unedited_rest_of_its_image_is_ignored(qa
     moved = save_accepted(tmp_path, "moved.png", models["run1"], edit=lambda d: d.set_boxes([1], [(12, 100, 72, 160)]))
     relabelled = save_accepted(tmp_path, "relabelled.png", models["run1"], edit=lambda d: d.relabel([1], "bird"))
 
-    report = evaluate([moved], models["run1"])
+    report = evaluate_saved([moved], models["run1"])
     # the moved dog is found; the unedited cat and the detection on it do not count
     assert numbers(report) == (1, 1, 1, 1, 1.0, 1.0)
     assert (report.ignored_labels, report.ignored_detections, report.left_out_images) == (1, 1, 0)
 
-    report = evaluate([relabelled], models["run1"])
+    report = evaluate_saved([relabelled], models["run1"])
     # the user says the dog is a bird: the model's dog is a false positive, the bird missed
     assert numbers(report) == (1, 1, 1, 0, 0.0, 0.0)
     assert report.images[0].disagreement == 2
@@ -96,7 +79,7 @@ def test_old_label_files_and_old_sidecars_still_count(qapp, tmp_path: Path, mode
     plain = write_blank_image(tmp_path, "plain.png")  # labelled by another tool: no sidecar
     write_voc(ImageLabels(str(plain), *SIZE, labels=[Label(*CAT, "cat"), Label(*DOG, "dog")]), plain.with_suffix(".xml"))
     assert not sidecar_path(plain).exists()
-    report = evaluate([plain], models["run1"])
+    report = evaluate_saved([plain], models["run1"])
     assert numbers(report) == (1, 2, 2, 2, 1.0, 1.0) and report.left_out_images == 0
 
     # a sidecar from before fingerprints were recorded: the model's file name decides
@@ -107,6 +90,6 @@ def test_old_label_files_and_old_sidecars_still_count(qapp, tmp_path: Path, mode
     for entry in state["labels"]:
         del entry["provenance"]["model_id"]
     sidecar_path(accepted).write_text(json.dumps(state))
-    assert evaluate([plain, accepted], models["run2"]).left_out_images == 1  # also a model.onnx
-    report = evaluate([plain, accepted], "other.onnx")
+    assert evaluate_saved([plain, accepted], models["run2"]).left_out_images == 1  # also a model.onnx
+    report = evaluate_saved([plain, accepted], "other.onnx")
     assert numbers(report) == (2, 4, 4, 4, 1.0, 1.0) and report.left_out_images == 0

@@ -16,10 +16,20 @@ import pytest
 
 from app.document import LabelDocument, ProjectClasses, sidecar_path
 from app.main_window import MainWindow
-from app.quality_monitor import image_comparison, read_labels_with_provenance
 from app.quality_panel import model_output_text
-from model.quality import QualityReport, compare, keep_above, model_fingerprint
-from tests.app.provenance_fakes import DETECTIONS, NAMES, SIZE, detect_labelled, load_model, run_model, wait_for, write_blank_image, write_two_runs
+from model.quality import QualityReport, model_fingerprint
+from tests.app.provenance_fakes import (
+    DETECTIONS,
+    NAMES,
+    SIZE,
+    detect_labelled,
+    evaluate_saved,
+    load_model,
+    run_model,
+    wait_for,
+    write_blank_image,
+    write_two_runs,
+)
 
 
 @pytest.fixture
@@ -41,24 +51,6 @@ def save_reviewed(folder: Path, name: str, model: Path, *, reject_dog: bool = Tr
     return image
 
 
-def evaluate(images: list[Path], model: Path | str, *, score_thresh: float = 0.5) -> QualityReport:
-    """The numbers of ``model`` (a path, or a bare file name for a model whose file is
-    unknown) on the saved labels of ``images``, built as the quality dock builds them."""
-    model_name = Path(model).name
-    model_id = model_fingerprint(model) if isinstance(model, Path) else ""
-    saved, errors = read_labels_with_provenance(images, "voc")
-    assert errors == []
-    comparisons = []
-    for key, labels in saved.items():
-        own = labels.model_output(model_name=model_name, model_id=model_id)
-        rejected = labels.rejected_by_model(model_name=model_name, model_id=model_id)
-        shown = keep_above(DETECTIONS, score_thresh)
-        comparison, unknown = image_comparison(key, labels, shown, NAMES, model_output=own, rejected=rejected, size=0)
-        assert unknown == 0
-        comparisons.append(comparison)
-    return compare(comparisons, class_names=NAMES)
-
-
 def counts(report: QualityReport) -> tuple[int, ...]:
     return (report.num_images, report.num_labels, report.num_detections, report.true_positives, report.false_positives, report.false_negatives)
 
@@ -67,7 +59,7 @@ def test_an_image_with_a_rejection_counts_and_the_rejected_detection_is_a_false_
     reviewed = save_reviewed(tmp_path, "reviewed.png", models["run1"])
     untouched = save_reviewed(tmp_path, "untouched.png", models["run1"], reject_dog=False)
 
-    report = evaluate([reviewed, untouched], models["run1"])
+    report = evaluate_saved([reviewed, untouched], models["run1"])
     # untouched: only an unedited cat, nothing rejected -> left out; reviewed: the cat is
     # an ignored region (and its detection not counted), the rejected dog a false positive
     assert counts(report) == (1, 0, 1, 0, 1, 0)
@@ -82,14 +74,14 @@ def test_an_image_with_a_rejection_counts_and_the_rejected_detection_is_a_false_
     assert "1 detection rejected by the user is still produced: counted as false positive." in text
 
     # above the dog's score, the model no longer produces it: the image still counts
-    report = evaluate([reviewed], models["run1"], score_thresh=0.7)
+    report = evaluate_saved([reviewed], models["run1"], score_thresh=0.7)
     assert counts(report) == (1, 0, 0, 0, 0, 0)
     assert (report.left_out_images, report.reviewed_images, report.rejected_false_positives) == (0, 1, 0)
 
 
 def test_for_another_run_the_rejection_is_no_evidence_but_the_acceptance_is(qapp, tmp_path: Path, models) -> None:  # noqa: ANN001
     reviewed = save_reviewed(tmp_path, "reviewed.png", models["run1"])
-    report = evaluate([reviewed], models["run2"])
+    report = evaluate_saved([reviewed], models["run2"])
     # run 1's accepted cat is a verified label for run 2, which finds it; its dog is false
     # (no dog label) but was not rejected by anyone under run 2
     assert counts(report) == (1, 1, 2, 1, 1, 0)
@@ -108,10 +100,10 @@ def test_a_sidecar_without_model_ids_judges_the_rejection_by_file_name(qapp, tmp
     sidecar_path(reviewed).write_text(json.dumps(state))
 
     for model in (models["run1"], models["run2"], "model.onnx"):  # every model.onnx: the same model
-        report = evaluate([reviewed], model)
+        report = evaluate_saved([reviewed], model)
         assert counts(report) == (1, 0, 1, 0, 1, 0)
         assert (report.reviewed_images, report.rejected_false_positives, report.ignored_labels) == (1, 1, 1)
-    report = evaluate([reviewed], "other.onnx")
+    report = evaluate_saved([reviewed], "other.onnx")
     assert counts(report) == (1, 1, 2, 1, 1, 0) and report.reviewed_images == 0
 
 
