@@ -15,6 +15,10 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
 
 CONTRACT_VERSION = 1
 INPUT_NAME = "image"
@@ -212,3 +216,15 @@ def read_contract(path: str | Path) -> ModelContract:
         raise _err(path, "not an ONNX model (no graph)")
     check_external_data(proto, path)
     return contract_from_proto(proto, path)
+
+
+def copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto, **provenance_updates: object) -> None:
+    """Give ``target`` the contract metadata of ``source``, with provenance updated."""
+    meta = {p.key: p.value for p in source.metadata_props}
+    prov = json.loads(meta.get(KEY_PROVENANCE, "{}"))
+    prov.update(provenance_updates)
+    meta[KEY_PROVENANCE] = json.dumps(prov, sort_keys=True)
+    del target.metadata_props[:]
+    for key, value in meta.items():
+        entry = target.metadata_props.add()
+        entry.key, entry.value = key, value

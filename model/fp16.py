@@ -13,7 +13,6 @@ TensorFlow.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -177,14 +176,7 @@ def to_fp16(proto: onnx.ModelProto) -> onnx.ModelProto:
     _drop_duplicate_nodes(half.graph)
     _drop_cast_round_trips(half)
     _sort_topologically(half.graph)
-    meta = {p.key: p.value for p in proto.metadata_props}
-    provenance = json.loads(meta.get(C.KEY_PROVENANCE, "{}") or "{}")
-    provenance["precision"] = PRECISION
-    meta[C.KEY_PROVENANCE] = json.dumps(provenance, sort_keys=True)
-    del half.metadata_props[:]
-    for key, value in meta.items():
-        entry = half.metadata_props.add()
-        entry.key, entry.value = key, value
+    C.copy_metadata(proto, half, precision=PRECISION)
     return half
 
 

@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
 
     import_tensorflow()
 
+    from model.contract import copy_metadata
     from model.evaluate import evaluate_detector
     from model.labels import load_dataset
     from model.runtime import Detector
     from model.synth import write_dataset
-    from model.tf.export import copy_metadata
     from model.tf.train import TrainConfig, train
 
     started = time.perf_counter()

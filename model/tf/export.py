@@ -16,6 +16,7 @@ import onnx
 
 from model import contract as C
 from model.config import ModelConfig, to_dict
+from model.contract import copy_metadata
 from model.labels.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -122,15 +123,3 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_image
     quantized = onnx.load(str(out_path))
     copy_metadata(proto, quantized, quantization=f"int8 static QDQ, {len(calibration_images)} calibration images")
     atomic_write_bytes(Path(out_path), quantized.SerializeToString())
-
-
-def copy_metadata(source: onnx.ModelProto, target: onnx.ModelProto, **provenance_updates: object) -> None:
-    """Give ``target`` the contract metadata of ``source``, with provenance updated."""
-    meta = {p.key: p.value for p in source.metadata_props}
-    prov = json.loads(meta.get(C.KEY_PROVENANCE, "{}"))
-    prov.update(provenance_updates)
-    meta[C.KEY_PROVENANCE] = json.dumps(prov, sort_keys=True)
-    del target.metadata_props[:]
-    for key, value in meta.items():
-        entry = target.metadata_props.add()
-        entry.key, entry.value = key, value
