@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
 from model.labels import FORMATS, label_path_for
 
@@ -56,6 +58,8 @@ RUN_CONFIG_FILE = "model_config.json"  # model.tf.train's names (not importable 
 RUN_WEIGHTS_FILE = "model.weights.h5"
 RUN_CHECKPOINTS = "checkpoints"
 RUN_TRAIN_CONFIG = "train_config.json"
+RUN_HISTORY = "history.jsonl"  # one record per finished epoch (with val_ap50 when validated)
+RUN_INIT_EVAL = "init_eval.json"  # the starting weights on the run's held-out images
 EXPORTED_MODEL = "model.onnx"
 RUNS_FOLDER = ".retinanet-studio"
 STDERR_LINES = 40
@@ -102,7 +106,7 @@ def finished_epochs(run: str | Path) -> int | None:
     if not (folder / RUN_CHECKPOINTS / "checkpoint").is_file():
         return None
     try:
-        return sum(1 for line in (folder / "history.jsonl").read_text().splitlines() if line.strip())
+        return sum(1 for line in (folder / RUN_HISTORY).read_text().splitlines() if line.strip())
     except OSError:
         return 0
 
@@ -127,11 +131,11 @@ class FinetuneSettings:
     fmt: str
     out: Path
     init_from: Path
-    epochs: int = 5
-    size: int = 512
-    batch: int = 8
+    epochs: int = TRAINING_DEFAULTS.fine_tune_epochs
+    size: int = TRAINING_DEFAULTS.size
+    batch: int = TRAINING_DEFAULTS.batch
     steps_per_epoch: int = 0  # 0: as many as the images need
-    learning_rate: float = 1e-4
+    learning_rate: float = TRAINING_DEFAULTS.learning_rate  # the CLI's, one schedule for both
 
 
 def train_command(settings: FinetuneSettings) -> list[str]:
@@ -166,17 +170,80 @@ class TrainProgress:
     epoch: int
     cls_loss: float
     box_loss: float
+    val_ap50: float | None = None  # set on the record that ends an epoch with validation
 
 
 def parse_progress_line(line: str | bytes) -> TrainProgress | None:
     """The step record on ``line``, or None for any other output."""
     try:
         data = json.loads(line)
+        val_ap50 = data.get("val_ap50")
         return TrainProgress(
-            int(data["step"]), int(data["total"]), int(data["epoch"]), float(data["cls_loss"]), float(data["box_loss"])
+            int(data["step"]),
+            int(data["total"]),
+            int(data["epoch"]),
+            float(data["cls_loss"]),
+            float(data["box_loss"]),
+            None if val_ap50 is None else float(val_ap50),
         )
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError):
         return None
+
+
+def format_eta(seconds: float) -> str:
+    """``"1 h 05 min"``, ``"4 min 10 s"`` or ``"35 s"``."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+@dataclass(frozen=True)
+class FinetuneVerdict:
+    """What a finished fine-tune measured on its held-out images: its own AP50 and that of
+    the weights it started from (None when it had no held-out images)."""
+
+    val_ap50: float | None
+    init_val_ap50: float | None
+
+    @property
+    def improved(self) -> bool | None:
+        """Whether it beats its starting point on the held-out images (None: not measured)."""
+        if self.val_ap50 is None or self.init_val_ap50 is None:
+            return None
+        return self.val_ap50 > self.init_val_ap50
+
+    def describe(self) -> str:
+        if self.val_ap50 is None:
+            return "It had no held-out images, so it was not compared with the current model."
+        if self.init_val_ap50 is None:
+            return f"Validation AP50 on its held-out images: {self.val_ap50:.3f}."
+        verb = "beats" if self.improved else "does not beat"
+        return (
+            f"Validation AP50 on its held-out images: {self.val_ap50:.3f}; the model it started from: "
+            f"{self.init_val_ap50:.3f}. It {verb} the current model there."
+        )
+
+
+def read_verdict(run: Path) -> FinetuneVerdict:
+    """What the trainer measured in the run folder ``run``: the last epoch's validation AP50
+    (``history.jsonl``) and the starting weights' on the same images (``init_eval.json``)."""
+    val_ap50 = init_val_ap50 = None
+    try:
+        for line in (run / RUN_HISTORY).read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if isinstance(record.get("val_ap50"), (int, float)):
+                val_ap50 = float(record["val_ap50"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        value = json.loads((run / RUN_INIT_EVAL).read_text()).get("val_ap50")
+        init_val_ap50 = float(value) if isinstance(value, (int, float)) else None
+    except (OSError, ValueError, AttributeError):
+        pass
+    return FinetuneVerdict(val_ap50, init_val_ap50)
 
 
 # --------------------------------------------------------------------------------------
@@ -421,9 +488,13 @@ class FineTuner(QObject):
         self._window = window
         self.command_builder = command_builder
         self.dialog: FinetuneDialog | None = None
+        self.last_verdict: FinetuneVerdict | None = None  # of the last finished fine-tune
         self.progress_dialog: QProgressDialog | None = None
         self.process: TrainingProcess | None = None
         self._epochs = 0
+        self._started_at: float | None = None  # monotonic time of the first step record
+        self._first_step = 0
+        self._last_val_ap50: float | None = None
         self._resumable: FinetuneSettings | None = None  # a cancelled run with a checkpoint
         self.action = QAction("&Fine-tune on Saved Labels…", window)
         self.action.setStatusTip("train from the current model on the saved labels of this folder (in the background)")
@@ -485,6 +556,7 @@ class FineTuner(QObject):
         process = TrainingProcess(self.command_builder(settings), settings.out, parent=self)
         self._epochs = settings.epochs
         self._resumable = settings
+        self._started_at, self._first_step, self._last_val_ap50 = None, 0, None
         progress = QProgressDialog("Starting training (loading TensorFlow)…", "Cancel", 0, 0, self._window)
         progress.setWindowTitle("Fine-tuning")
         progress.setWindowModality(Qt.WindowModality.NonModal)  # labelling goes on meanwhile
@@ -510,15 +582,23 @@ class FineTuner(QObject):
         dialog = self.progress_dialog
         if dialog is None:
             return
+        if progress.val_ap50 is not None:
+            self._last_val_ap50 = progress.val_ap50
+        val = "" if self._last_val_ap50 is None else f"\nValidation AP50 after the last epoch: {self._last_val_ap50:.3f}"
         if progress.step >= progress.total:
             dialog.setRange(0, 0)
-            dialog.setLabelText(f"Exporting {EXPORTED_MODEL}… (cls loss {progress.cls_loss:.3f}, box loss {progress.box_loss:.3f})")
+            dialog.setLabelText(f"Exporting {EXPORTED_MODEL}… (cls loss {progress.cls_loss:.3f}, box loss {progress.box_loss:.3f}){val}")
             return
         dialog.setRange(0, max(progress.total, 1))
         dialog.setValue(progress.step)
+        now = time.monotonic()
+        if self._started_at is None:  # the clock starts at the first step (TensorFlow's start-up excluded)
+            self._started_at, self._first_step = now, progress.step
+        done = progress.step - self._first_step
+        eta = f" · about {format_eta((now - self._started_at) / done * (progress.total - progress.step))} left" if done > 0 else ""
         epochs = f"/{self._epochs}" if self._epochs else ""
         losses = "" if math.isnan(progress.cls_loss) else f" · cls loss {progress.cls_loss:.3f} · box loss {progress.box_loss:.3f}"
-        dialog.setLabelText(f"Epoch {progress.epoch}{epochs} · step {progress.step}/{progress.total}{losses}")
+        dialog.setLabelText(f"Epoch {progress.epoch}{epochs} · step {progress.step}/{progress.total}{losses}{eta}{val}")
 
     def _on_ended(self, state: str, detail: object) -> None:
         if self.progress_dialog is not None:
@@ -529,17 +609,27 @@ class FineTuner(QObject):
         window = self._window
         if state == "succeeded":
             model = Path(str(detail))
+            verdict = read_verdict(model.parent)
+            self.last_verdict = verdict
             self._status(f"Fine-tuned model written to {model}")
             buttons = QMessageBox.StandardButton
-            answer = QMessageBox.question(
-                window,
-                "Fine-tuning finished",
-                f"The fine-tuned model is {model}.\n\nLoad it now?",
-                buttons.Yes | buttons.No,
-                buttons.Yes,
-            )
-            if answer == buttons.Yes:
-                window.open_model(model)
+            if verdict.improved is False:  # measured, and not better: do not offer to swap it in
+                QMessageBox.information(
+                    window,
+                    "Fine-tuning finished",
+                    f"The fine-tuned model is {model}.\n\n{verdict.describe()}\n\nThe current model stays loaded "
+                    "(File › Open Model (.onnx)… loads the new one anyway).",
+                )
+            else:
+                answer = QMessageBox.question(
+                    window,
+                    "Fine-tuning finished",
+                    f"The fine-tuned model is {model}.\n\n{verdict.describe()}\n\nLoad it now?",
+                    buttons.Yes | buttons.No,
+                    buttons.Yes,
+                )
+                if answer == buttons.Yes:
+                    window.open_model(model)
         elif state == "cancelled":
             epochs = finished_epochs(Path(str(detail)))
             if epochs is None:
@@ -594,12 +684,15 @@ __all__ = [
     "FineTuner",
     "FinetuneDialog",
     "FinetuneSettings",
+    "FinetuneVerdict",
     "TrainProgress",
     "TrainingProcess",
     "default_output_folder",
     "finished_epochs",
+    "format_eta",
     "find_source_run",
     "is_run_folder",
     "parse_progress_line",
+    "read_verdict",
     "train_command",
 ]

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from model.config import NmsConfig
+from model.config import TRAINING_DEFAULTS, NmsConfig
 from model.errors import StudioError
 
 SUBCOMMANDS = ("detect", "inspect", "evaluate", "synth", "convert", "train", "export", "gui")
@@ -190,16 +190,21 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.onnx); an existing run resumes")
     parser.add_argument("--val-data", type=Path, default=None, help="validation folder (default: a split of --data)")
-    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--val-fraction", type=float, default=TRAINING_DEFAULTS.val_fraction, help="held-out share of --data")
     parser.add_argument("--backbone", choices=("resnet50", "mobilenet_v2", "tiny"), default="resnet50")
     parser.add_argument("--compact", action="store_true", help="compact pyramid/heads (64 channels, 2 head convs)")
     parser.add_argument(
         "--backbone-weights", default="imagenet", help="imagenet (download), a local .h5 file, or none (default imagenet)"
     )
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=512, help="training image size (square canvas)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam, warm-up + cosine)")
+    parser.add_argument(
+        "--epochs", type=int, default=TRAINING_DEFAULTS.epochs, help=f"epochs (the app's fine-tune proposes {TRAINING_DEFAULTS.fine_tune_epochs})"
+    )
+    parser.add_argument("--batch", type=int, default=TRAINING_DEFAULTS.batch, help="images per step")
+    parser.add_argument("--size", type=int, default=TRAINING_DEFAULTS.size, help="training image size (square canvas)")
+    parser.add_argument(
+        "--lr", type=float, default=TRAINING_DEFAULTS.learning_rate,
+        help="peak learning rate (Adam; warm-up from a tenth of it over 10%% of the steps, at most 200, then cosine decay)",
+    )
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--init-from", default=None, help="fine-tune from this run folder (classes may differ)")
     parser.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi-worker"), default="auto")
@@ -340,6 +345,16 @@ def cli_export(args: argparse.Namespace) -> int:
 # --- the command ------------------------------------------------------------------------
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows an option's default in ``--help`` unless it is None/False or its help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if not action.option_strings or action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from model.labels.cli import add_convert_arguments, cli_convert
     from model.synth import add_synth_arguments, cli_synth
@@ -359,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
         "export": (_add_export, cli_export, "export a run or a random-init network to ONNX (TensorFlow)"),
     }
     for name, (add_arguments, run, help_text) in commands.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        # --help shows every default (so the CLI and the app's fine-tune can be compared)
+        command = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsHelpFormatter)
         add_arguments(command)
         command.set_defaults(handler=run)
     sub.add_parser("gui", help="the desktop app (same as no subcommand)", add_help=False)

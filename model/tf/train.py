@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from model.anchors import generate_anchors
-from model.config import ModelConfig, compact_config, from_dict, to_dict
+from model.config import TRAINING_DEFAULTS, ModelConfig, compact_config, from_dict, to_dict
 from model.encoding import encode_targets
 from model.evaluate import EvalResult, Prediction, coco_evaluate, ground_truth
 from model.imageio import load_image
@@ -35,6 +35,7 @@ CHECKPOINTS = "checkpoints"
 MODEL_CONFIG_FILE = "model_config.json"
 TRAIN_CONFIG_FILE = "train_config.json"
 HISTORY_FILE = "history.jsonl"
+INIT_EVAL_FILE = "init_eval.json"  # a fine-tune's starting weights on its held-out images
 ONNX_FILE = "model.onnx"
 WEIGHTS_FILE = "model.weights.h5"
 
@@ -47,15 +48,15 @@ class TrainConfig:
     out: str
     fmt: str = "voc"
     val_data: str | None = None
-    val_fraction: float = 0.1
+    val_fraction: float = TRAINING_DEFAULTS.val_fraction
     backbone: str = "resnet50"
     compact: bool = False
     backbone_weights: str | None = "imagenet"
-    epochs: int = 20
-    batch: int = 8
-    size: int = 512
-    learning_rate: float = 1e-3
-    scale_jitter: tuple[float, float] = (0.7, 1.2)
+    epochs: int = TRAINING_DEFAULTS.epochs
+    batch: int = TRAINING_DEFAULTS.batch
+    size: int = TRAINING_DEFAULTS.size
+    learning_rate: float = TRAINING_DEFAULTS.learning_rate
+    scale_jitter: tuple[float, float] = TRAINING_DEFAULTS.scale_jitter
     flip: bool = True
     seed: int = 0
     init_from: str | None = None  # a run folder; the new run keeps its architecture, adds classes
@@ -468,6 +469,7 @@ def train(
     val_result: EvalResult | None = None
     start_epoch = int(epoch_var.numpy())
     step = start_epoch * steps_per_epoch
+    init_eval = _init_evaluation(run_dir, detect, val_items, class_names, cfg, chief=chief, resumed=resumed)
     try:
         for epoch in range(start_epoch, cfg.epochs):
             samples = _Samples(train_items, class_names, config, cfg, epoch_seed=cfg.seed * 1000 + epoch)
@@ -480,20 +482,30 @@ def train(
             )
             t0 = time.perf_counter()
             sums = np.zeros(2)
-            for i, batch in enumerate(strategy.experimental_distribute_dataset(ds)):
-                cls_loss, box_loss = train_step(*batch)
-                sums += (float(cls_loss), float(box_loss))
-                step += 1
-                if progress:
-                    progress(step, total_steps, {"epoch": epoch + 1, "cls_loss": sums[0] / (i + 1), "box_loss": sums[1] / (i + 1)})
-                if cancelled and cancelled():
-                    manager.save()
-                    return TrainResult(run_dir, None, epoch, history, val_result)
+            try:
+                for i, batch in enumerate(strategy.experimental_distribute_dataset(ds)):
+                    cls_loss, box_loss = train_step(*batch)
+                    sums += (float(cls_loss), float(box_loss))
+                    step += 1
+                    if progress:
+                        progress(step, total_steps, {"epoch": epoch + 1, "cls_loss": sums[0] / (i + 1), "box_loss": sums[1] / (i + 1)})
+                    if cancelled and cancelled():
+                        manager.save()
+                        return TrainResult(run_dir, None, epoch, history, val_result)
+            except KeyboardInterrupt:
+                # Ctrl+C mid-epoch: keep the weights trained so far; the same command resumes
+                # (the interrupted epoch is run again from this checkpoint).
+                saved = manager.save()
+                print(f"interrupted in epoch {epoch + 1}: checkpoint saved ({saved}); run the same command to resume", file=sys.stderr)
+                raise
             epoch_var.assign(epoch + 1)
             record = {"epoch": epoch + 1, "cls_loss": sums[0] / steps_per_epoch, "box_loss": sums[1] / steps_per_epoch, "seconds": time.perf_counter() - t0}
             if val_items and chief:
                 val_result = evaluate_tf(detect, val_items, class_names, size=cfg.size)
                 record.update(val_ap=val_result.ap, val_ap50=val_result.ap50)
+                if progress:
+                    info = {"epoch": epoch + 1, "cls_loss": record["cls_loss"], "box_loss": record["box_loss"], "val_ap50": val_result.ap50}
+                    progress(step, total_steps, info)
             history.append(record)
             if chief:
                 with open(run_dir / HISTORY_FILE, "a") as fh:
@@ -523,9 +535,33 @@ def train(
             provenance["init_from"] = str(cfg.init_from)
         if val_result is not None:
             provenance.update(val_ap=round(val_result.ap, 4), val_ap50=round(val_result.ap50, 4))
+        if init_eval is not None:  # the starting weights on the same held-out images
+            provenance.update(init_val_ap=round(init_eval["val_ap"], 4), init_val_ap50=round(init_eval["val_ap50"], 4))
         onnx_path = run_dir / ONNX_FILE
         export_onnx(model, config, onnx_path, provenance=provenance)
     return TrainResult(run_dir, onnx_path, cfg.epochs, history, val_result)
+
+
+def _init_evaluation(
+    run_dir: Path, detect, val_items: list[ImageLabels], class_names: list[str], cfg: TrainConfig, *, chief: bool, resumed: bool
+) -> dict | None:
+    """A fine-tune's starting point on its held-out images, ``{"val_ap", "val_ap50"}``: measured
+    before the first step (and kept in the run folder for a resumed run), so that the result
+    can be compared with the model it started from on the same images. None when training
+    from scratch or without validation images."""
+    path = run_dir / INIT_EVAL_FILE
+    if resumed:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+    if not cfg.init_from or not val_items or not chief:
+        return None
+    result = evaluate_tf(detect, val_items, class_names, size=cfg.size)
+    record = {"val_ap": result.ap, "val_ap50": result.ap50, "images": len(val_items)}
+    path.write_text(json.dumps(record))
+    print(json.dumps({"init_" + k: v for k, v in record.items()}), file=sys.stderr)
+    return record
 
 
 def train_config_from_dict(data: dict) -> TrainConfig:

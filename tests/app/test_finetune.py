@@ -26,7 +26,10 @@ FAKE_TRAINER = textwrap.dedent(
     """
     import json, pathlib, sys, time
     out, total, pause, model_text, code = pathlib.Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    val = json.loads(sys.argv[6])  # {"init": AP50 of the start, "final": AP50 after training} or {}
     out.mkdir(parents=True, exist_ok=True)
+    if "init" in val:
+        (out / "init_eval.json").write_text(json.dumps({"val_ap": 0.1, "val_ap50": val["init"], "images": 3}))
     print("loading TensorFlow...", file=sys.stderr, flush=True)
     for step in range(1, total + 1):
         record = {"step": step, "total": total, "epoch": 1 + (step - 1) // 2, "cls_loss": 1.0 / step, "box_loss": 0.5 / step}
@@ -35,18 +38,22 @@ FAKE_TRAINER = textwrap.dedent(
     if code:
         print("error: something broke", file=sys.stderr, flush=True)
         sys.exit(code)
+    if "final" in val:
+        print(json.dumps({"step": total, "total": total, "epoch": 1 + (total - 1) // 2, "cls_loss": 0.1, "box_loss": 0.1,
+                          "val_ap50": val["final"]}), flush=True)
+        (out / "history.jsonl").write_text(json.dumps({"epoch": 1, "val_ap50": val["final"]}) + "\\n")
     (out / "model.onnx").write_text(model_text)
     print("run folder", out)
     """
 )
 
 
-def fake_trainer(model_text: str, *, steps: int = 4, pause: float = 0.02, code: int = 0):  # noqa: ANN201
+def fake_trainer(model_text: str, *, steps: int = 4, pause: float = 0.02, code: int = 0, val: dict | None = None):  # noqa: ANN201
     commands: list[FinetuneSettings] = []
 
     def build(settings: FinetuneSettings) -> list[str]:
         commands.append(settings)
-        return [sys.executable, "-c", FAKE_TRAINER, str(settings.out), str(steps), str(pause), model_text, str(code)]
+        return [sys.executable, "-c", FAKE_TRAINER, str(settings.out), str(steps), str(pause), model_text, str(code), json.dumps(val or {})]
 
     build.calls = commands  # type: ignore[attr-defined]
     return build
@@ -242,3 +249,77 @@ def test_closing_the_window_while_training_asks_first(
     assert process.is_running() and asked == ["Fine-tuning is running"]
     assert window.close()  # "Yes": the trainer is killed
     assert not process.is_running()
+
+
+@pytest.fixture
+def informations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """QMessageBox.information records its texts (and returns at once)."""
+    shown: list[str] = []
+    monkeypatch.setattr(QMessageBox, "information", lambda parent, title, text, *a, **k: shown.append(text))
+    return shown
+
+
+def test_a_fine_tune_that_beats_its_start_is_offered_with_its_figures(
+    qtbot, window: MainWindow, fake_model: Path, questions: list[str], informations: list[str]  # noqa: ANN001
+) -> None:
+    make_run(fake_model.with_name("fake_model_run"))
+    window.finetuner.command_builder = fake_trainer(fake_model.read_text(), val={"init": 0.25, "final": 0.61})
+    labels: list[str] = []
+    dialog = window.finetuner.open_dialog()
+    with qtbot.waitSignal(window.finetuner.started, timeout=3000) as started:
+        ok_button(dialog).click()
+    started.args[0].progressed.connect(lambda p: labels.append(window.finetuner.progress_dialog.labelText()))
+    with qtbot.waitSignal(window.finetuner.ended, timeout=15_000) as ended:
+        pass
+    assert ended.args[0] == "succeeded"
+    assert any("left" in text for text in labels)  # an ETA once steps have been timed
+    assert "Validation AP50 after the last epoch: 0.610" in labels[-1]
+    assert len(questions) == 1 and "0.610" in questions[0] and "0.250" in questions[0] and "beats" in questions[0]
+    assert window.finetuner.last_verdict.improved is True
+    qtbot.waitUntil(lambda: window.controller.model_path == str(ended.args[1]), timeout=5000)
+
+
+def test_a_fine_tune_that_does_not_beat_its_start_is_not_offered(
+    qtbot, window: MainWindow, fake_model: Path, questions: list[str], informations: list[str]  # noqa: ANN001
+) -> None:
+    make_run(fake_model.with_name("fake_model_run"))
+    before = window.controller.model_path
+    window.finetuner.command_builder = fake_trainer(fake_model.read_text(), val={"init": 0.52, "final": 0.40})
+    dialog = window.finetuner.open_dialog()
+    with qtbot.waitSignal(window.finetuner.ended, timeout=15_000) as ended:
+        ok_button(dialog).click()
+    assert ended.args[0] == "succeeded"
+    assert questions == []  # no "Load it now?"
+    assert len(informations) == 1 and "does not beat" in informations[0] and "0.400" in informations[0] and "0.520" in informations[0]
+    qtbot.wait(200)
+    assert window.controller.model_path == before
+
+
+def test_verdict_and_eta_formatting(tmp_path: Path) -> None:
+    from app.finetune import FinetuneVerdict, format_eta, read_verdict
+
+    assert read_verdict(tmp_path) == FinetuneVerdict(None, None)
+    assert FinetuneVerdict(None, None).improved is None and "not compared" in FinetuneVerdict(None, None).describe()
+    (tmp_path / "history.jsonl").write_text('{"epoch": 1, "val_ap50": 0.3}\n{"epoch": 2, "val_ap50": 0.45}\nbroken\n')
+    assert read_verdict(tmp_path) == FinetuneVerdict(0.45, None)
+    (tmp_path / "init_eval.json").write_text('{"val_ap50": 0.45}')
+    assert read_verdict(tmp_path).improved is False  # equal is not better
+    assert [format_eta(s) for s in (0, 35.4, 250, 3900)] == ["0 s", "35 s", "4 min 10 s", "1 h 05 min"]
+
+
+def test_progress_line_with_validation() -> None:
+    line = '{"step": 8, "total": 8, "epoch": 2, "cls_loss": 0.2, "box_loss": 0.1, "val_ap50": 0.5}'
+    assert parse_progress_line(line).val_ap50 == 0.5
+    assert parse_progress_line('{"step": 1, "total": 8, "epoch": 1, "cls_loss": 0.2, "box_loss": 0.1}').val_ap50 is None
+    assert parse_progress_line("[1, 2]") is None
+
+
+def test_fine_tune_and_train_share_one_set_of_defaults() -> None:
+    from model.cli import build_parser
+    from model.config import TRAINING_DEFAULTS
+
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o"])
+    settings = FinetuneSettings(data=Path("d"), fmt="voc", out=Path("o"), init_from=Path("r"))
+    assert settings.learning_rate == args.lr == TRAINING_DEFAULTS.learning_rate
+    assert (settings.size, settings.batch) == (args.size, args.batch)
+    assert settings.epochs == TRAINING_DEFAULTS.fine_tune_epochs

@@ -17,7 +17,6 @@ from model import contract as C
 from model.imageio import list_images, load_image
 from model.runtime import Detector
 
-
 ROOT = Path(__file__).resolve().parents[3]
 INT8_SCORE_P99 = 0.025
 

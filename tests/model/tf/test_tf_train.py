@@ -202,6 +202,48 @@ def test_fine_tune_with_an_extra_class_keeps_the_learned_weights(trained_run, tm
         assert bias[k * 4 + 3] == pytest.approx(-np.log(99.0), rel=1e-6)  # the new class starts at the prior
 
 
+def test_fine_tune_measures_its_starting_point_on_the_same_held_out_images(trained_run, tiny_dataset, tmp_path) -> None:
+    """A fine-tune evaluates the weights it starts from on its validation split before the
+    first step (init_eval.json, the exported model's provenance), reports each epoch's
+    validation AP50 to the progress callback, so the app can say whether it beats the
+    model it came from. A learning rate of 0 keeps the weights: both figures agree."""
+    from model.contract import read_contract
+    from model.tf.train import INIT_EVAL_FILE
+
+    infos: list[dict] = []
+    cfg = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "fine"), init_from=str(trained_run[0].run_dir), size=SIZE, batch=2, epochs=1,
+        steps_per_epoch=2, val_fraction=0.25, learning_rate=0.0,
+    )
+    result = train(cfg, progress=lambda done, total, info: infos.append(info))
+    init_eval = json.loads((Path(cfg.out) / INIT_EVAL_FILE).read_text())
+    assert init_eval["images"] >= 1 and 0.0 <= init_eval["val_ap50"] <= 1.0
+    assert init_eval["val_ap50"] == pytest.approx(result.val.ap50, abs=1e-6)  # unchanged weights
+    assert [i["val_ap50"] for i in infos if "val_ap50" in i] == [pytest.approx(result.val.ap50)]
+    provenance = read_contract(result.onnx_path).provenance
+    assert provenance["init_val_ap50"] == pytest.approx(round(init_eval["val_ap50"], 4))
+    assert provenance["val_ap50"] == pytest.approx(round(result.val.ap50, 4))
+
+
+def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes(tiny_dataset, tmp_path, capsys) -> None:
+    cfg = tiny_train_config(tiny_dataset, tmp_path / "run", epochs=2, steps_per_epoch=3, batch=2, export=False)
+    steps: list[int] = []
+
+    def interrupt_at_step_5(done: int, total: int, info: dict) -> None:
+        steps.append(done)
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, progress=interrupt_at_step_5)
+    assert "interrupted in epoch 2: checkpoint saved" in capsys.readouterr().err
+    assert (Path(cfg.out) / "checkpoints" / "checkpoint").is_file()
+    resumed: list[int] = []
+    result = train(cfg, progress=lambda done, total, info: resumed.append(done))
+    assert resumed == [4, 5, 6]  # the interrupted epoch again, from the saved weights
+    assert result.epochs_done == 2 and [h["epoch"] for h in read_history(cfg.out)] == [1, 2]
+
+
 def test_fine_tune_from_a_folder_that_is_not_a_run(tiny_dataset, tmp_path) -> None:
     cfg = tiny_train_config(tiny_dataset, tmp_path / "run", init_from=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not a training run folder"):
