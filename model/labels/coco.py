@@ -338,13 +338,15 @@ def coco_document(
             ):
                 image["file_name"] = file_name
             image["id"] = image_id
-            image["width"], image["height"] = int(item.width), int(item.height)
+            for key, value in (("width", item.width), ("height", item.height)):
+                if image.get(key) != value:
+                    image[key] = int(value)
+            if item.verified != (image.get("verified") is True):
+                image["verified"] = bool(item.verified)
         else:
             image = {"id": image_id, "file_name": file_name, "width": int(item.width), "height": int(item.height)}
-        if item.verified:
-            image["verified"] = True
-        else:
-            image.pop("verified", None)
+            if item.verified:
+                image["verified"] = True
         images.append(image)
         for label in item.labels:
             if label.name not in category_ids:
