@@ -384,3 +384,17 @@ def read_voc(xml_path: str | os.PathLike[str]) -> ImageLabels:
     except OSError as exc:
         raise LabelFormatError(path, f"cannot read file ({exc.strerror or exc})") from None
     return parse_voc_bytes(data, xml_path=path)
+
+
+_VERIFIED_ATTRIBUTE = re.compile(rb"""<annotation\b[^>]*?\bverified\s*=\s*["']\s*(yes|true|1)\s*["']""", re.IGNORECASE)
+
+
+def voc_file_is_verified(xml_path: str | os.PathLike[str]) -> bool:
+    """Whether the VOC file at ``xml_path`` carries LabelImg's ``verified="yes"``: a look at
+    its first 4 KB, for file lists (no parsing; False when it cannot be read)."""
+    try:
+        with open(xml_path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return _VERIFIED_ATTRIBUTE.search(head) is not None
