@@ -163,6 +163,10 @@ class Annotator(QObject):
         """The label folder of the images in ``image_folder`` (None: next to them)."""
         return self.session.label_dir_for(image_folder)
 
+    def label_dirs(self) -> dict[str, Path]:
+        """Label folder per absolute image folder (absent: next to the images)."""
+        return dict(self.session.label_dirs)
+
     def change_save_dir(self, label_dir: str | Path | None = None) -> bool:
         """File › Change Save Dir…: read and save the labels of the shown image's folder in
         ``label_dir`` (asked when None; the image folder itself means next to the images),
@@ -263,6 +267,7 @@ class Annotator(QObject):
             export_labelled_set,
             paths,
             src_fmt=self.session.fmt,
+            label_dirs=self.label_dirs(),
             dst=Path(folder),
             dst_fmt=fmt,
             class_names=self.project.names,

@@ -193,9 +193,13 @@ def _carry_forward(image_labels: ImageLabels, data: bytes) -> bytes:
             root.attrib.pop("verified", None)
     if (before.width, before.height, before.depth) != (image_labels.width, image_labels.height, image_labels.depth):
         size = root.find("size")
-        if size is None:
+        if size is None:  # where LabelImg puts it: after folder/filename/path/source
             size = ET.Element("size")
-            root.insert(0, size)
+            children = list(root)
+            after = [i for i, child in enumerate(children) if child.tag in ("folder", "filename", "path", "source")]
+            position = after[-1] + 1 if after else 0
+            size.tail = children[position - 1].tail if position > 0 else root.text
+            root.insert(position, size)
         for tag, value in (("width", image_labels.width), ("height", image_labels.height), ("depth", image_labels.depth)):
             if not _same_number(_text(size, tag), float(value)):
                 _set_child_text(size, tag, str(int(value)))

@@ -119,11 +119,12 @@ def _object_without_edits(obj: ET.Element) -> str:
 
 
 def _document_without_edits(root: ET.Element) -> str:
-    """The document without its objects, ``verified`` and size values, whitespace-free."""
+    """The document without its objects, ``verified`` and ``<size>`` (the image's size, which
+    a save fills in when the file lacks it), whitespace-free."""
     root = copy.deepcopy(root)
     root.attrib.pop("verified", None)
-    for obj in root.findall("object"):
-        root.remove(obj)
+    for child in root.findall("object") + root.findall("size"):
+        root.remove(child)
     for element in root.iter():
         element.text = (element.text or "").strip()
         element.tail = ""
