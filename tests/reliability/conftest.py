@@ -75,8 +75,8 @@ REFERENCES = (
     Reference(
         "data",
         "tests/app/test_labelimg_workflow.py::test_saving_keeps_what_labelimg_wrote",
-        2,
-        "app save of a LabelImg file: unedited byte for byte; edited keeps verified, pose, occluded, tags, path",
+        1,
+        "app save of a LabelImg file: unedited byte for byte, then edited: verified, pose, occluded, tags, path kept",
     ),
     Reference(
         "data",
