@@ -177,7 +177,8 @@ def _carry_forward(image_labels: ImageLabels, data: bytes) -> bytes:
     """``data`` (a VOC file as read) with ``image_labels``' boxes, names, flags, size and
     verified mark; the exact bytes when none of them changed."""
     path = Path(image_labels.image_path).with_suffix(".xml")
-    before = parse_voc_bytes(data, xml_path=path)
+    root = _parse_tree(data, path=path)
+    before = _image_labels(root, data, path=path)
     unchanged = (
         before.verified == image_labels.verified
         and (before.width, before.height, before.depth) == (image_labels.width, image_labels.height, image_labels.depth)
@@ -185,7 +186,6 @@ def _carry_forward(image_labels: ImageLabels, data: bytes) -> bytes:
     )
     if unchanged:
         return data
-    root = _parse_tree(data, path=path)
     if before.verified != image_labels.verified:
         if image_labels.verified:
             root.set("verified", "yes")
@@ -320,7 +320,11 @@ def parse_voc_bytes(data: bytes, *, xml_path: str | os.PathLike[str]) -> ImageLa
     nothing else.
     """
     path = Path(xml_path)
-    root = _parse_tree(data, path=path)
+    return _image_labels(_parse_tree(data, path=path), data, path=path)
+
+
+def _image_labels(root: ET.Element, data: bytes, *, path: Path) -> ImageLabels:
+    """:func:`parse_voc_bytes` of the parsed ``root`` of ``data``."""
     if root.tag != "annotation":
         raise LabelFormatError(path, f"root element is <{root.tag}>, expected <annotation> (Pascal VOC)")
 

@@ -182,7 +182,6 @@ def test_voc_round_trip_keeps_everything_not_edited(cases) -> None:  # noqa: ANN
                     assert new.raw == old.raw, (n, k)  # the element as it was
                 assert _object_without_edits(ET.fromstring(new.raw.data)) == _object_without_edits(ET.fromstring(old.raw.data))
         assert _document_without_edits(_tree(voc_xml_bytes(changed))) == _document_without_edits(_tree(data)), n
-        assert parse_voc_bytes(voc_xml_bytes(again), xml_path=path).labels == again.labels  # and it stays put
     cases.add("data", "VOC read -> write -> read, unedited and edited (generated files)", 2 * FILES_PER_FORMAT)
 
 
