@@ -157,3 +157,26 @@ def test_change_save_dir_is_remembered_per_image_folder(
     again.action("change_save_dir").trigger()
     assert again.annotation.label_dir(image_folder) is None and Settings().label_dir_for(image_folder) is None
     assert doc(again).labels() == []  # nothing next to the images yet
+
+
+@pytest.mark.parametrize("fmt", ["voc", "yolo", "coco"])
+def test_verified_survives_save_and_reload_in_every_format(qtbot, tmp_path: Path, fmt: str) -> None:  # noqa: ANN001
+    from app.document import LabelDocument, ProjectClasses
+
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")  # the document needs only the path and the size
+    labels = tmp_path / "labels"
+    document = LabelDocument(ProjectClasses(["cat"]))
+    document.load(image, (100, 80), fmt, labels_dir=labels)
+    document.add_box((10, 10, 40, 40), "cat")
+    document.set_verified(True)
+    assert document.is_dirty()
+    path = document.save()
+    assert path.parent == labels and not document.is_dirty()
+    reloaded = LabelDocument(ProjectClasses())
+    reloaded.load(image, (100, 80), fmt, labels_dir=labels)
+    assert reloaded.verified and [lb.name for lb in reloaded.labels()] == ["cat"]
+    reloaded.undo_stack.undo()  # nothing to undo after a load
+    reloaded.toggle_verified()
+    reloaded.discard()  # back to the saved state
+    assert reloaded.verified

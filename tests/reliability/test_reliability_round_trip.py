@@ -13,7 +13,8 @@ escaped text; COCO ``info``/``licenses``/unknown keys, sparse category ids, ``is
 
 Case counts: VOC 2,000 files (each checked unedited and edited), COCO 2,000 documents
 (each unedited and edited), YOLO 2,000 files (each unedited and edited) plus 200
-``classes.txt`` orders through ``convert``: 6,200 round trips; a few seconds per format.
+``classes.txt`` orders through ``convert``: 6,200 generated files, 12,200 round trips;
+about 4 s per format on the 2-core build machine.
 """
 
 from __future__ import annotations
