@@ -121,7 +121,12 @@ def _object_for(label: Label) -> ET.Element:
     raw = label.raw
     if raw is None or raw.fmt != "voc" or not isinstance(raw.data, str):
         return _new_object(label)
-    obj = ET.fromstring(raw.data)  # the product's own serialisation of a parsed element
+    try:  # the product's own serialisation of a parsed element; a journal may have been tampered with
+        obj = _parse_tree(raw.data.encode("utf-8"), path=Path("object"))
+    except LabelFormatError:
+        return _new_object(label)
+    if obj.tag != "object":
+        return _new_object(label)
     if _text(obj, "name") != label.name:
         _set_child_text(obj, "name", label.name)
     bndbox = obj.find("bndbox")

@@ -165,3 +165,12 @@ def test_merge_keeps_existing_labels_and_adds_only_new_detections() -> None:
     labels, added = merge_labels([hand], [same, other_class, apart])
     assert labels == [hand, other_class, apart] and added == 2
     assert MERGE_IOU == 0.5
+
+
+def test_a_tampered_object_record_is_not_trusted() -> None:
+    from model.labels.annotation import RawRecord
+
+    bomb = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><object><name>&a;</name></object>'
+    label = Label(1, 2, 3, 4, "cat", raw=RawRecord("voc", bomb))
+    text = voc_xml_bytes(ImageLabels("/d/a.jpg", 10, 10, labels=[label])).decode()
+    assert "<name>cat</name>" in text and "ENTITY" not in text and "aaaa" not in text
