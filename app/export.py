@@ -17,6 +17,7 @@ from pathlib import Path
 
 from model.errors import LabelWriteError, StudioError
 from model.labels import FORMATS, ImageLabels, label_path_for, load_dataset, save_dataset
+from model.labels.annotation import RawRecord
 from model.labels.dataset import place_images
 
 FORMAT_NAMES = {"voc": "Pascal VOC", "yolo": "YOLO", "coco": "COCO"}
@@ -99,6 +100,7 @@ def export_labelled_set(
     items: list[ImageLabels] = []
     skipped: list[StudioError] = []
     found_names: list[str] = []
+    extras: list[RawRecord] = []  # COCO files read: their info, licenses and category ids
     offset = 0
     for folder, group in groups.items():
         labels_dir = (label_dirs or {}).get(os.path.abspath(folder))
@@ -118,6 +120,8 @@ def export_labelled_set(
             )
             skipped.extend(dataset.errors)
             found_names.extend(dataset.class_names)
+            if dataset.extras is not None:
+                extras.append(dataset.extras)
             items.extend(item for item in dataset.items if src_fmt != "coco" or item.labels)
         offset += len(group)
         tick(offset, 2 * total_in)
@@ -136,6 +140,7 @@ def export_labelled_set(
         dst_fmt,
         class_names=names,
         progress=lambda d, _t: tick(total_in + round(d * total_in / max(count, 1)), 2 * total_in),
+        extras=extras[0] if dst_fmt == "coco" and len(extras) == 1 else None,  # one COCO file: carried forward
     )
     tick(2 * total_in, 2 * total_in)
     return ExportResult(
