@@ -87,7 +87,7 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", type=Path, help="images and/or folders of images")
     parser.add_argument("--model", required=True, type=Path, help="contract ONNX model")
     parser.add_argument(
-        "--out", "--labels", dest="out", required=True, type=Path,
+        "--out", "--labels", dest="out", required=True, type=Path, metavar="DIR",
         help="folder for the label files (the image folder itself, or a separate annotations folder)",
     )
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="voc", help="label format (default voc)")
@@ -184,6 +184,7 @@ def _add_labels_dir(parser: argparse.ArgumentParser) -> None:
         dest="labels_dir",
         type=Path,
         default=None,
+        metavar="DIR",
         help="folder of the label files (default: next to the images, else a sibling annotations/, annots/, Annotations/ or labels/ folder)",
     )
 

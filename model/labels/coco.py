@@ -12,7 +12,8 @@ A file that was read is carried forward when it is written again: every key the 
 does not edit survives (``info``, ``licenses``, unknown top-level keys; per image, per
 annotation and per category: ids, ``iscrowd``, ``area``, ``segmentation``, ``attributes``
 and unknown keys). Each :class:`~model.labels.annotation.ImageLabels` and ``Label`` keeps
-its JSON object (``source`` / ``raw``), the document the rest (:class:`CocoFile`).
+its JSON object (``source`` / ``raw``), the document the rest (:class:`CocoFile`). A verified
+image (LabelImg's review mark) has ``"verified": true`` in its image object.
 """
 
 from __future__ import annotations
