@@ -8,9 +8,13 @@
 * leaving an image or closing with unsaved labels asks Save / Discard / Cancel (or saves
   without asking when File › Save Automatically is on);
 * when a folder opens, unsaved edits left in its journal by a crash are offered back;
-* its actions (File › Save, Label Format, Export Labelled Set As…, Edit › Undo / Redo,
-  Accept All Detections Above Threshold, Help › Keyboard Shortcuts) are placed in menus by
-  the window; their keys come from :mod:`app.shortcuts`.
+* its actions (File › Save, Change Save Dir…, Label Format, Export Labelled Set As…,
+  Edit › Undo / Redo, Verify Image, Accept All Detections Above Threshold, Help › Keyboard
+  Shortcuts) are placed in menus by the window; their keys come from :mod:`app.shortcuts`;
+* the label folder of each image folder: the one chosen with File › Change Save Dir…
+  (LabelImg's name; remembered per image folder), else a sibling ``annotations/``,
+  ``annots/``, ``Annotations/`` or ``labels/`` folder holding label files named after the
+  images when none sits next to them (the status bar says which), else next to the images.
 
 On the GUI thread it only reads or writes the label file of one image; an export runs on a
 worker thread.
@@ -33,7 +37,9 @@ from app.export import FORMAT_NAMES, ExportCancelled, ExportResult, export_label
 from app.journal import LabelSession, SavePrompt
 from app.shortcuts_dialog import COMMAND_PROPERTY, ShortcutsDialog
 from app.workers import Worker
+from model.errors import LabelFormatError
 from model.labels import FORMATS, label_path_for
+from model.labels.layout import find_label_folder
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -100,6 +106,8 @@ class Annotator(QObject):
         controller.output_ready.connect(lambda result: canvas.set_inference_size(result.key[1]))
         controller.output_cleared.connect(lambda: canvas.set_inference_size(0))
         window.images_opened.connect(self._on_images_opened)
+        if hasattr(canvas, "space_tapped"):  # Space on the canvas: a tap verifies, a hold pans
+            canvas.space_tapped.connect(self.actions["verify"].trigger)
 
     # ------------------------------------------------------------------ public parts
     @property
@@ -139,6 +147,69 @@ class Annotator(QObject):
         count = document.label_count()
         self._status(f"Saved {count} label{'s' if count != 1 else ''} to {document.label_file()}")
         return True
+
+    def toggle_verified(self) -> bool:
+        """Mark the shown image verified or not (Space; undoable; saved with the labels).
+        Returns the new state."""
+        document = self.session.current
+        if document is None:
+            self._status("No image to verify")
+            return False
+        document.toggle_verified()
+        self._status(f"{Path(document.image_path).name}: {'verified' if document.verified else 'not verified'} (Ctrl+S saves it)")
+        return document.verified
+
+    def label_dir(self, image_folder: str | Path) -> Path | None:
+        """The label folder of the images in ``image_folder`` (None: next to them)."""
+        return self.session.label_dir_for(image_folder)
+
+    def label_dirs(self) -> dict[str, Path]:
+        """Label folder per absolute image folder (absent: next to the images)."""
+        return dict(self.session.label_dirs)
+
+    def change_save_dir(self, label_dir: str | Path | None = None) -> bool:
+        """File › Change Save Dir…: read and save the labels of the shown image's folder in
+        ``label_dir`` (asked when None; the image folder itself means next to the images),
+        remembered for that folder. The shown labels are read again from there unless they
+        have unsaved edits (those are saved there). Returns whether a folder was set."""
+        window = self._window
+        folder = self._image_folder()
+        if folder is None:
+            self._status("Open images first: the save folder is chosen per image folder")
+            return False
+        if label_dir is None:
+            start = str(self.session.label_dir_for(folder) or folder)
+            chosen = QFileDialog.getExistingDirectory(window, f"Folder for the labels of {folder.name}/", start)
+            if not chosen:
+                return False
+            label_dir = chosen
+        target = Path(label_dir)
+        remembered = None if os.path.abspath(target) == os.path.abspath(folder) else target
+        self.session.set_label_dir(folder, remembered)
+        window.settings.set_label_dir_for(folder, remembered)
+        self._sync_label_dirs()
+        document = self.session.current
+        if document is not None and not document.is_dirty() and self._current_path is not None:
+            try:
+                document.load(
+                    self._current_path, document.image_size, self.session.format_to_read(self._current_path), labels_dir=remembered
+                )
+            except LabelFormatError as exc:
+                QMessageBox.warning(window, "Cannot read labels", str(exc))
+            document.fmt = self.session.fmt
+            window.image_list.model.set_verified(self._current_path, document.verified)
+        where = f"in {remembered}" if remembered is not None else "next to the images"
+        self._status(f"Labels of {folder.name}/ are read from and saved {where}")
+        return True
+
+    def _image_folder(self) -> Path | None:
+        if self._current_path is not None:
+            return self._current_path.parent
+        paths = self._window.image_list.model.paths()
+        return paths[0].parent if paths else None
+
+    def _sync_label_dirs(self) -> None:
+        self._window.image_list.model.set_label_dirs({k: v for k, v in self.session.label_dirs.items()})
 
     def confirm_leave(self) -> bool:
         """The window's navigation guard: saves (autosave) or asks Save / Discard / Cancel
@@ -196,6 +267,7 @@ class Annotator(QObject):
             export_labelled_set,
             paths,
             src_fmt=self.session.fmt,
+            label_dirs=self.label_dirs(),
             dst=Path(folder),
             dst_fmt=fmt,
             class_names=self.project.names,
@@ -235,6 +307,11 @@ class Annotator(QObject):
         make(shortcuts.SAVE, self.save)
         make(shortcuts.ACCEPT_ALL, self.accept_all_detections)
         make(shortcuts.SHOW_SHORTCUTS, self.show_shortcuts)
+        make(shortcuts.VERIFY, self.toggle_verified)
+        change_dir = QAction("Change Save &Dir…", window)
+        change_dir.setStatusTip("choose the folder the labels of this image folder are read from and saved to (remembered per folder)")
+        change_dir.triggered.connect(lambda: self.change_save_dir())
+        self.actions["change_save_dir"] = change_dir
         group = self.session.undo_group
         for spec, create in ((shortcuts.UNDO, group.createUndoAction), (shortcuts.REDO, group.createRedoAction)):
             action = create(window, spec.text.replace("&", ""))
@@ -279,10 +356,13 @@ class Annotator(QObject):
         self._current_path = Path(path)
         window.setWindowModified(document.is_dirty())
         document.dirty_changed.connect(window.setWindowModified)
+        model = window.image_list.model
+        model.set_verified(Path(path), document.verified)
+        document.verified_changed.connect(partial(model.set_verified, Path(path)))
         read, chosen = self.session.read_format, self.session.fmt
         if read != chosen and document.label_count():
             self._status(
-                f"Labels read from {label_path_for(path, read).name} ({FORMAT_NAMES[read]}); "
+                f"Labels read from {label_path_for(path, read, document.labels_dir).name} ({FORMAT_NAMES[read]}); "
                 f"Ctrl+S saves them as {FORMAT_NAMES[chosen]}"
             )
         return document
@@ -296,6 +376,7 @@ class Annotator(QObject):
     def _on_images_opened(self, paths: list[Path]) -> None:
         """Offer back the unsaved edits a crash left in the folders just opened."""
         model = self._window.image_list.model
+        self._choose_label_dirs(paths)
         # One abspath per folder, not per image: a 10,000-image folder opens at once.
         for parent in dict.fromkeys(p.parent for p in paths):
             folder = os.path.abspath(parent)
@@ -304,6 +385,33 @@ class Annotator(QObject):
                 for path in paths:
                     if path.parent == parent and os.path.abspath(path) in pending:
                         model.set_unsaved(path, True)
+
+    def _choose_label_dirs(self, paths: list[Path]) -> None:
+        """The label folder of each image folder opened: the remembered one (Change Save
+        Dir…), else a sibling label folder found when no label file sits next to the
+        images; the status bar says so."""
+        by_folder: dict[Path, list[Path]] = {}
+        for path in paths:
+            by_folder.setdefault(path.parent, []).append(path)
+        notes = []
+        for parent, images in by_folder.items():
+            chosen = self._window.settings.label_dir_for(parent)
+            if chosen is not None:
+                self.session.set_label_dir(parent, chosen)
+                notes.append(f"Labels of {parent.name}/ are read from and saved in {chosen} (File › Change Save Dir…)")
+                continue
+            if self.session.label_dir_for(parent) is not None:
+                continue
+            found = find_label_folder(images, self.session.fmt, images_dir=parent)
+            if found.how == "found" and found.path is not None:
+                self.session.set_label_dir(parent, found.path)
+                notes.append(
+                    f"Labels of {parent.name}/ are read from and saved in {found.path} ({found.matches} label files found there; "
+                    "File › Change Save Dir… to choose another folder)"
+                )
+        self._sync_label_dirs()
+        if notes:
+            self._status("; ".join(notes))
 
     def _on_export_finished(self, result: ExportResult) -> None:
         self._end_export()

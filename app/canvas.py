@@ -121,6 +121,8 @@ class Canvas(QGraphicsView):
     selection_changed = Signal(list)
     zoom_changed = Signal(float)
     painted = Signal(float)
+    #: Space pressed and released without panning (LabelImg: verify the image).
+    space_tapped = Signal()
 
     def __init__(
         self,
@@ -174,6 +176,7 @@ class Canvas(QGraphicsView):
         self._drag: _Drag | None = None
         self._creating = False
         self._space_down = False
+        self._space_panned = False
         self._hidden = False
         self._fit_mode = True
         self._last_class = ""
@@ -669,6 +672,7 @@ class Canvas(QGraphicsView):
         if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton) or (
             button == Qt.MouseButton.LeftButton and self._space_down
         ):
+            self._space_panned = self._space_down
             self._drag = _Drag("pan", pos, p, last_view=pos)
             self.viewport().setCursor(Qt.CursorShape.ClosedHandCursor)
             return
@@ -805,6 +809,7 @@ class Canvas(QGraphicsView):
         if key == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
                 self._space_down = True
+                self._space_panned = False
                 self._update_cursor(None)
             return
         if key == Qt.Key.Key_Escape:
@@ -842,10 +847,26 @@ class Canvas(QGraphicsView):
                 return
         super().keyPressEvent(event)
 
+    def event(self, event: QEvent) -> bool:
+        """Space belongs to the canvas while it has the focus (hold: pan; tap:
+        ``space_tapped``), not to a window shortcut on the same key."""
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Space
+            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        ):
+            event.accept()
+            return True
+        return super().event(event)
+
     def keyReleaseEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt API)
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            tapped = self._space_down and not self._space_panned
             self._space_down = False
             self._update_cursor(None)
+            if tapped:
+                self.space_tapped.emit()
             return
         super().keyReleaseEvent(event)
 

@@ -137,6 +137,22 @@ class RejectDetections(QUndoCommand):
         self._document.raw_set_rejected(self._before)
 
 
+class SetVerified(QUndoCommand):
+    """Mark the image verified or not (LabelImg's Space)."""
+
+    def __init__(self, document: LabelDocument, verified: bool) -> None:
+        super().__init__("Verify Image" if verified else "Unverify Image")
+        self._document = document
+        self._before = document.verified
+        self._after = bool(verified)
+
+    def redo(self) -> None:
+        self._document.raw_set_verified(self._after)
+
+    def undo(self) -> None:
+        self._document.raw_set_verified(self._before)
+
+
 class ReplaceAllLabels(QUndoCommand):
     """Replace the whole label state (used to recover unsaved edits from the journal)."""
 
@@ -146,15 +162,19 @@ class ReplaceAllLabels(QUndoCommand):
         entries: Sequence[LabelEntry],
         rejected: Iterable[DetectionKey],
         *,
+        verified: bool | None = None,
         text: str = "Recover Unsaved Edits",
     ) -> None:
         super().__init__(text)
         self._document = document
         self._old = (document.entries(), document.rejected_keys())
         self._new = (list(entries), frozenset(rejected))
+        self._verified = (document.verified, document.verified if verified is None else bool(verified))
 
     def redo(self) -> None:
         self._document.raw_set_state(*self._new)
+        self._document.raw_set_verified(self._verified[1])
 
     def undo(self) -> None:
         self._document.raw_set_state(*self._old)
+        self._document.raw_set_verified(self._verified[0])

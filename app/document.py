@@ -9,7 +9,12 @@ Files:
 
 * the labels themselves, in the chosen format, through :mod:`model.labels` (atomic writes):
   VOC ``image.xml`` / YOLO ``image.txt`` (+ ``classes.txt``) next to the image, COCO in the
-  folder-level ``annotations.json`` (``model.labels.label_path_for``);
+  folder-level ``annotations.json`` (``model.labels.label_path_for``), or in a label folder
+  of their own (:attr:`LabelDocument.labels_dir`, File › Change Save Dir…). A save carries
+  forward what the file held besides boxes, names and flags (LabelImg's ``verified``, pose,
+  occluded, unknown tags; COCO keys and ids): only the edits change;
+* the image's *verified* mark (LabelImg's review flag, VOC ``verified="yes"``): toggled
+  through the undo stack like any edit, saved in the label file (VOC, COCO) and the sidecar;
 * provenance (drawn / accepted from model M with score s and original box / edited since)
   and rejected detections in a sidecar ``<folder>/.studio/<image file name>.json``, written
   atomically too. A hidden folder keeps VOC/YOLO/COCO folders clean for training tools.
@@ -52,14 +57,12 @@ from app.canvas_items import clamp_box, translate_boxes
 from model.boxes import iou_matrix
 from model.errors import LabelFormatError, LabelWriteError
 from model.labels import (
-    CLASSES_FILE_NAME,
     FORMATS,
     ImageLabels,
     Label,
     atomic_write_text,
     label_path_for,
     read_classes_txt,
-    read_coco,
     read_voc,
     read_yolo,
     write_classes_txt,
@@ -67,6 +70,9 @@ from model.labels import (
     write_voc,
     write_yolo,
 )
+from model.labels.annotation import RawRecord
+from model.labels.coco import CocoFile, read_coco_file
+from model.labels.dataset import classes_file_for
 from model.quality import UneditedAcceptance, is_same_model
 
 if TYPE_CHECKING:
@@ -201,6 +207,7 @@ class LabelEntry:
             "difficult": lab.difficult,
             "truncated": lab.truncated,
             "provenance": self.provenance.to_json(),
+            **({"raw": {"fmt": lab.raw.fmt, "data": lab.raw.data}} if lab.raw is not None and isinstance(lab.raw.data, str) else {}),
         }
 
     @classmethod
@@ -214,8 +221,16 @@ class LabelEntry:
             name=str(data["name"]),
             difficult=bool(data.get("difficult", False)),
             truncated=bool(data.get("truncated", False)),
+            raw=_raw_from_json(data.get("raw")),
         )
         return cls(label, Provenance.from_json(data.get("provenance") or {}))
+
+
+def _raw_from_json(data: Any) -> RawRecord | None:
+    """What a label file held for a label, as a journal or sidecar recorded it."""
+    if isinstance(data, dict) and isinstance(data.get("fmt"), str) and isinstance(data.get("data"), str):
+        return RawRecord(data["fmt"], data["data"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -324,13 +339,21 @@ def match_rejections(rejected: Iterable[DetectionKey], detections: Detections, *
     return hidden
 
 
-def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey]) -> dict[str, Any]:
+def state_to_json(entries: Sequence[LabelEntry], rejected: Iterable[DetectionKey], *, verified: bool = False) -> dict[str, Any]:
     """The JSON-ready label state of one image (used by the sidecar and the journal)."""
     return {
         "version": STATE_VERSION,
         "labels": [e.to_json() for e in entries],
         "rejected": [k.to_json() for k in sorted(rejected, key=DetectionKey.sort_key)],
+        "verified": bool(verified),
     }
+
+
+def verified_from_json(data: Any) -> bool | None:
+    """The verified mark of a label state (:func:`state_to_json`); None when it has none
+    (states written before it was recorded)."""
+    value = data.get("verified") if isinstance(data, dict) else None
+    return value if isinstance(value, bool) else None
 
 
 def state_from_json(data: dict[str, Any]) -> tuple[list[LabelEntry], frozenset[DetectionKey]]:
@@ -414,13 +437,15 @@ class LabelDocument(QObject):
     * ``labels_changed(rows)`` — labels changed; ``rows`` are the labels the edit touched
       (a view may select them; empty after deletes and loads);
     * ``detections_changed()`` — detections or the rejected set changed;
-    * ``dirty_changed(bool)``.
+    * ``dirty_changed(bool)``;
+    * ``verified_changed(bool)`` — the image's verified mark changed.
     """
 
     changed = Signal()
     labels_changed = Signal(list)
     detections_changed = Signal()
     dirty_changed = Signal(bool)
+    verified_changed = Signal(bool)
 
     def __init__(
         self,
@@ -437,9 +462,14 @@ class LabelDocument(QObject):
         self.image_size: tuple[int, int] = (0, 0)
         self.depth = 3
         self.fmt = "voc"
+        #: Folder of the label files (None: next to the image, LabelImg's default).
+        self.labels_dir: Path | None = None
         self._entries: list[LabelEntry] = []
         self._rejected: frozenset[DetectionKey] = frozenset()
+        self._verified = False
+        self._file: ImageLabels | None = None  # what the label file held (carried forward on save)
         self._saved: tuple[list[LabelEntry], frozenset[DetectionKey]] = ([], frozenset())
+        self._saved_verified = False
         self._detections: Detections | None = None
         self._detection_class_names: list[str] = []
         self._model_name = ""
@@ -479,12 +509,29 @@ class LabelDocument(QObject):
 
     def label_file(self) -> Path:
         """Where :meth:`save` writes (and :meth:`load` read) this image's labels."""
-        return label_path_for(self.image_path, self.fmt)
+        return label_path_for(self.image_path, self.fmt, self.labels_dir)
+
+    @property
+    def verified(self) -> bool:
+        """LabelImg's review mark of this image (VOC ``<annotation verified="yes">``)."""
+        return self._verified
+
+    def set_verified(self, verified: bool) -> None:
+        """Mark the image verified (reviewed) or not, as an undoable edit (LabelImg: Space)."""
+        if bool(verified) != self._verified:
+            self.push(commands.SetVerified(self, bool(verified)))
+
+    def toggle_verified(self) -> None:
+        self.set_verified(not self._verified)
 
     # ------------------------------------------------------------------ load / save
-    def load(self, image_path: str | Path, image_size: tuple[int, int], fmt: str = "voc") -> None:
+    def load(
+        self, image_path: str | Path, image_size: tuple[int, int], fmt: str = "voc", *, labels_dir: str | Path | None = None
+    ) -> None:
         """Show ``image_path`` (size ``(width, height)`` after EXIF orientation) with the
-        labels found for it in format ``fmt`` (none when there is no file yet).
+        labels found for it in format ``fmt`` (none when there is no file yet), in
+        ``labels_dir`` (None: next to the image). The verified mark comes from the file
+        (VOC, COCO) or the sidecar (YOLO has no place for it).
 
         Raises :class:`LabelFormatError` naming the file and the problem when the label
         file is malformed: the document then holds no labels, keeps the error in
@@ -500,20 +547,36 @@ class LabelDocument(QObject):
             self.image_path = os.path.abspath(os.fspath(image_path))
             self.image_size = (width, height)
             self.fmt = fmt
+            self.labels_dir = Path(labels_dir) if labels_dir is not None else None
             self._detections = None
             self.load_error = None
+            self._file = None
             self._saved = ([], frozenset())
+            self._saved_verified = False
             self.raw_set_state([], frozenset())
+            self.raw_set_verified(False)
             self.undo_stack.clear()
             try:
-                labels = _read_labels(self.image_path, fmt=fmt, width=width, height=height, project=self.project)
+                self._file = _read_labels(
+                    self.image_path, fmt=fmt, width=width, height=height, project=self.project, labels_dir=self.labels_dir
+                )
             except LabelFormatError as exc:
                 self.load_error = exc
                 raise
+            labels = list(self._file.labels) if self._file is not None else []
+            if self._file is not None and self._file.depth > 0:
+                self.depth = self._file.depth
             self.project.extend(lab.name for lab in labels)
-            entries, rejected = _attach_provenance(labels, _read_sidecar(self.image_path))
+            sidecar = _read_sidecar_json(self.image_path)
+            entries, rejected = _attach_provenance(labels, _state_or_empty(sidecar, self.image_path))
+            if fmt == "yolo" or self._file is None:
+                verified = bool(verified_from_json(sidecar)) and self._file is not None
+            else:
+                verified = self._file.verified
             self._saved = (entries, rejected)
+            self._saved_verified = verified
             self.raw_set_state(entries, rejected)
+            self.raw_set_verified(verified)
         finally:
             self._loading = False
 
@@ -534,6 +597,8 @@ class LabelDocument(QObject):
         labels = [e.label for e in self._entries]
         self.project.extend(lab.name for lab in labels)
         try:
+            if self.labels_dir is not None:
+                self.labels_dir.mkdir(parents=True, exist_ok=True)
             path = _write_labels(
                 self.image_path,
                 labels,
@@ -542,16 +607,23 @@ class LabelDocument(QObject):
                 height=height,
                 depth=self.depth,
                 project=self.project,
+                labels_dir=self.labels_dir,
+                verified=self._verified,
+                source=self._file.source if self._file is not None else None,
             )
             sidecar = sidecar_path(self.image_path)
             sidecar.parent.mkdir(exist_ok=True)
-            state = {"image": Path(self.image_path).name, **state_to_json(self._entries, self._rejected)}
+            state = {"image": Path(self.image_path).name, **state_to_json(self._entries, self._rejected, verified=self._verified)}
             atomic_write_text(sidecar, json.dumps(state, indent=1))
         except LabelWriteError:
             raise
         except OSError as exc:
             raise LabelWriteError(self.image_path, f"cannot save labels: {exc}") from exc
+        self._file = ImageLabels(
+            self.image_path, width, height, self.depth, labels=list(labels), verified=self._verified, source=_reread_source(path, self.fmt)
+        )
         self._saved = (list(self._entries), self._rejected)
+        self._saved_verified = self._verified
         self.undo_stack.setClean()
         if self.journal is not None:
             self.journal.clear(self.image_path)
@@ -563,6 +635,7 @@ class LabelDocument(QObject):
         self._loading = True
         try:
             self.raw_set_state(*self._saved)
+            self.raw_set_verified(self._saved_verified)
             self.undo_stack.clear()
         finally:
             self._loading = False
@@ -582,15 +655,17 @@ class LabelDocument(QObject):
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring unreadable journal state for %s: %s", self.image_path, exc)
             return False
-        if entries == self._entries and rejected == self._rejected:
+        recorded = verified_from_json(state)
+        verified = self._verified if recorded is None else recorded
+        if entries == self._entries and rejected == self._rejected and verified == self._verified:
             return False
         self.project.extend(e.label.name for e in entries)
-        self.undo_stack.push(commands.ReplaceAllLabels(self, entries, rejected))
+        self.undo_stack.push(commands.ReplaceAllLabels(self, entries, rejected, verified=verified))
         return True
 
     def state(self) -> dict[str, Any]:
-        """JSON-ready snapshot of labels, provenance and rejected detections."""
-        return state_to_json(self._entries, self._rejected)
+        """JSON-ready snapshot of labels, provenance, rejected detections and the verified mark."""
+        return state_to_json(self._entries, self._rejected, verified=self._verified)
 
     # ------------------------------------------------------------------ edits (undoable)
     def push(self, command: QUndoCommand) -> None:
@@ -864,6 +939,12 @@ class LabelDocument(QObject):
         self.detections_changed.emit()
         self._emit_labels([])
 
+    def raw_set_verified(self, verified: bool) -> None:
+        if bool(verified) != self._verified:
+            self._verified = bool(verified)
+            self.verified_changed.emit(self._verified)
+            self.changed.emit()
+
     def _emit_labels(self, rows: list[int]) -> None:
         self.labels_changed.emit(rows)
         self.changed.emit()
@@ -881,20 +962,34 @@ class LabelDocument(QObject):
 
 
 # --------------------------------------------------------------------------- file formats
-def _read_labels(image_path: str, *, fmt: str, width: int, height: int, project: ProjectClasses) -> list[Label]:
-    """Labels of ``image_path`` from its ``fmt`` file; [] when there is none."""
-    path = label_path_for(image_path, fmt)
+def _read_labels(
+    image_path: str, *, fmt: str, width: int, height: int, project: ProjectClasses, labels_dir: Path | None = None
+) -> ImageLabels | None:
+    """What ``image_path``'s ``fmt`` file holds for it (labels, verified mark, what a save
+    carries forward); None when there is no file."""
+    path = label_path_for(image_path, fmt, labels_dir)
     if not path.is_file():
-        return []
+        return None
     if fmt == "voc":
-        return list(read_voc(path).labels)
+        return read_voc(path)
     if fmt == "yolo":
-        return list(
-            read_yolo(path, width=width, height=height, class_names=_yolo_class_names(path.parent, project)).labels
-        )
-    items, _names = _read_coco_cached(path)
-    item = _find_coco_item(items, image_path)
-    return [] if item is None else list(item.labels)
+        names = _yolo_class_names(Path(image_path).parent, labels_dir, project)
+        return read_yolo(path, width=width, height=height, class_names=names)
+    parsed = _read_coco_cached(path)
+    return _find_coco_item(parsed.items, image_path)
+
+
+def _reread_source(path: Path, fmt: str) -> RawRecord | None:
+    """What a save just wrote, for the next save to carry forward (VOC: the file's bytes;
+    YOLO: its text; COCO: re-read from the file on save)."""
+    try:
+        if fmt == "voc":
+            return RawRecord("voc", path.read_bytes())
+        if fmt == "yolo":
+            return RawRecord("yolo", path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _write_labels(
@@ -906,14 +1001,19 @@ def _write_labels(
     height: int,
     depth: int,
     project: ProjectClasses,
+    labels_dir: Path | None = None,
+    verified: bool = False,
+    source: RawRecord | None = None,
 ) -> Path:
-    path = label_path_for(image_path, fmt)
-    image_labels = ImageLabels(image_path=image_path, width=width, height=height, depth=depth, labels=labels)
+    path = label_path_for(image_path, fmt, labels_dir)
+    image_labels = ImageLabels(
+        image_path=image_path, width=width, height=height, depth=depth, labels=labels, verified=verified, source=source
+    )
     if fmt == "voc":
         write_voc(image_labels, path)
     elif fmt == "yolo":
-        classes_file = path.parent / CLASSES_FILE_NAME
-        names = _yolo_class_names(path.parent, project)
+        classes_file = classes_file_for(Path(image_path).parent, labels_dir)
+        names = _yolo_class_names(Path(image_path).parent, labels_dir, project)
         grown = _merged_names(names, (lab.name for lab in labels))
         if grown != names or not classes_file.is_file():
             write_classes_txt(classes_file, grown)
@@ -921,16 +1021,18 @@ def _write_labels(
     else:
         items: list[ImageLabels] = []
         names: list[str] = []
+        extras = None
         if path.is_file():
-            old_items, names = _read_coco_cached(path)
-            items = list(old_items)
+            parsed = _read_coco_cached(path)
+            items, names, extras = list(parsed.items), list(parsed.class_names), parsed.extras
         old = _find_coco_item(items, image_path)
         if old is None:
             items.append(image_labels)
         else:
+            image_labels.source = old.source  # the image's id and keys stay
             items[items.index(old)] = image_labels
         names = _merged_names(names, (lab.name for it in items for lab in it.labels))
-        write_coco(items, path, class_names=names)
+        write_coco(items, path, class_names=names, extras=extras)
         _COCO_CACHE.clear()
     return path
 
@@ -946,9 +1048,10 @@ def _merged_names(names: Sequence[str], more: Iterable[str]) -> list[str]:
     return merged
 
 
-def _yolo_class_names(folder: Path, project: ProjectClasses) -> list[str]:
-    """The folder's ``classes.txt`` when it exists, else the project classes."""
-    classes_file = folder / CLASSES_FILE_NAME
+def _yolo_class_names(folder: Path, labels_dir: Path | None, project: ProjectClasses) -> list[str]:
+    """The labels' ``classes.txt`` (label folder, image folder or the folder above them)
+    when it exists, else the project classes."""
+    classes_file = classes_file_for(folder, labels_dir)
     if classes_file.is_file():
         names = read_classes_txt(classes_file)
         project.extend(names)
@@ -956,20 +1059,19 @@ def _yolo_class_names(folder: Path, project: ProjectClasses) -> list[str]:
     return project.names
 
 
-_COCO_CACHE: dict[tuple[str, int, int], tuple[list[ImageLabels], list[str]]] = {}
+_COCO_CACHE: dict[tuple[str, int, int], CocoFile] = {}
 
 
-def _read_coco_cached(path: Path) -> tuple[list[ImageLabels], list[str]]:
-    """read_coco, remembered while the file is unchanged (one folder file serves every
+def _read_coco_cached(path: Path) -> CocoFile:
+    """read_coco_file, remembered while the file is unchanged (one folder file serves every
     image: moving to the next image must not re-parse it)."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _COCO_CACHE:
         _COCO_CACHE.clear()
-        items, names = read_coco(path)
-        _COCO_CACHE[key] = (list(items), list(names))
-    items, names = _COCO_CACHE[key]
-    return list(items), list(names)
+        _COCO_CACHE[key] = read_coco_file(path)
+    parsed = _COCO_CACHE[key]
+    return CocoFile(list(parsed.items), list(parsed.class_names), parsed.extras)
 
 
 def _find_coco_item(items: Sequence[ImageLabels], image_path: str) -> ImageLabels | None:
@@ -983,16 +1085,31 @@ def _find_coco_item(items: Sequence[ImageLabels], image_path: str) -> ImageLabel
     return None
 
 
-def _read_sidecar(image_path: str) -> tuple[list[LabelEntry], frozenset[DetectionKey]]:
+def _read_sidecar_json(image_path: str) -> Any:
+    """The decoded sidecar of ``image_path`` (None when there is none or it is unreadable)."""
     path = sidecar_path(image_path)
     if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: ignoring unreadable provenance file (%s)", path, exc)
+        return None
+
+
+def _state_or_empty(data: Any, image_path: str) -> tuple[list[LabelEntry], frozenset[DetectionKey]]:
+    if data is None:
         return [], frozenset()
     try:
-        return state_from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return state_from_json(data)
+    except (ValueError, KeyError, TypeError) as exc:
         # Provenance is a convenience: a damaged sidecar must not stop the labels opening.
-        log.warning("%s: ignoring unreadable provenance file (%s)", path, exc)
+        log.warning("%s: ignoring unreadable provenance file (%s)", sidecar_path(image_path), exc)
         return [], frozenset()
+
+
+def _read_sidecar(image_path: str) -> tuple[list[LabelEntry], frozenset[DetectionKey]]:
+    return _state_or_empty(_read_sidecar_json(image_path), image_path)
 
 
 def saved_provenance(image_path: str | Path, labels: Sequence[Label]) -> list[Provenance]:
@@ -1056,4 +1173,5 @@ __all__ = [
     "sidecar_path",
     "state_from_json",
     "state_to_json",
+    "verified_from_json",
 ]

@@ -11,12 +11,13 @@ until the writers convert them.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import LabelWriteError, StudioError
 from model.labels import FORMATS, ImageLabels, label_path_for, load_dataset, save_dataset
+from model.labels.annotation import RawRecord
 from model.labels.dataset import place_images
 
 FORMAT_NAMES = {"voc": "Pascal VOC", "yolo": "YOLO", "coco": "COCO"}
@@ -68,10 +69,14 @@ def export_labelled_set(
     copy_images: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    label_dirs: Mapping[str, Path] | None = None,
 ) -> ExportResult:
     """Write the labelled ones of ``images`` (labels read in ``src_fmt``) to ``dst`` in
     ``dst_fmt``. An image counts as labelled when it has a VOC/YOLO label file (even an
     empty one: a reviewed image with no objects) or, for COCO, at least one box.
+
+    The labels of an image folder are read from ``label_dirs[absolute folder]`` when it has
+    an entry (File › Change Save Dir…), else next to the images.
 
     Class ids follow ``class_names`` (the project's classes), then any other class found.
     ``progress(done, total)`` runs over reading then writing; ``cancelled()`` is checked
@@ -95,19 +100,28 @@ def export_labelled_set(
     items: list[ImageLabels] = []
     skipped: list[StudioError] = []
     found_names: list[str] = []
+    extras: list[RawRecord] = []  # COCO files read: their info, licenses and category ids
     offset = 0
     for folder, group in groups.items():
+        labels_dir = (label_dirs or {}).get(os.path.abspath(folder))
         if src_fmt == "coco":
             candidates = group
         else:  # only images with a label file: no image is decoded for nothing
-            candidates = [p for p in group if label_path_for(p, src_fmt).is_file()]
+            candidates = [p for p in group if label_path_for(p, src_fmt, labels_dir).is_file()]
         base = offset
         if candidates:
             dataset = load_dataset(
-                folder, src_fmt, images=candidates, progress=lambda d, _t, b=base: tick(b + d, 2 * total_in)
+                folder,
+                src_fmt,
+                images=candidates,
+                labels_dir=labels_dir,
+                find_labels=False,
+                progress=lambda d, _t, b=base: tick(b + d, 2 * total_in),
             )
             skipped.extend(dataset.errors)
             found_names.extend(dataset.class_names)
+            if dataset.extras is not None:
+                extras.append(dataset.extras)
             items.extend(item for item in dataset.items if src_fmt != "coco" or item.labels)
         offset += len(group)
         tick(offset, 2 * total_in)
@@ -126,6 +140,7 @@ def export_labelled_set(
         dst_fmt,
         class_names=names,
         progress=lambda d, _t: tick(total_in + round(d * total_in / max(count, 1)), 2 * total_in),
+        extras=extras[0] if dst_fmt == "coco" and len(extras) == 1 else None,  # one COCO file: carried forward
     )
     tick(2 * total_in, 2 * total_in)
     return ExportResult(

@@ -136,6 +136,7 @@ class FinetuneSettings:
     batch: int = TRAINING_DEFAULTS.batch
     steps_per_epoch: int = 0  # 0: as many as the images need
     learning_rate: float = TRAINING_DEFAULTS.learning_rate  # the CLI's, one schedule for both
+    labels: Path | None = None  # folder of the label files (None: next to the images)
 
 
 def train_command(settings: FinetuneSettings) -> list[str]:
@@ -155,6 +156,8 @@ def train_command(settings: FinetuneSettings) -> list[str]:
     ]
     if settings.steps_per_epoch > 0:
         argv += ["--steps-per-epoch", str(settings.steps_per_epoch)]
+    if settings.labels is not None:
+        argv += ["--labels", str(settings.labels)]
     return argv
 
 
@@ -368,6 +371,7 @@ class FinetuneDialog(QDialog):
         self.setWindowTitle("Fine-tune on Saved Labels")
         self._data, self._fmt = Path(data), fmt
         base = defaults or FinetuneSettings(data=self._data, fmt=fmt, out=default_output_folder(data), init_from=Path())
+        self._labels = base.labels
         self.source_edit = QLineEdit(str(source_run) if source_run else "")
         self.source_edit.setPlaceholderText(f"a training run folder (with {RUN_CONFIG_FILE})")
         self.out_edit = QLineEdit(str(base.out))
@@ -424,6 +428,7 @@ class FinetuneDialog(QDialog):
             batch=self.batch.value(),
             steps_per_epoch=self.steps.value(),
             learning_rate=self.learning_rate.value(),
+            labels=self._labels,
         )
 
     def accept(self) -> None:
@@ -526,7 +531,8 @@ class FineTuner(QObject):
         if not window.annotation.confirm_leave():  # unsaved labels: save them (or not) first
             return None
         fmt = window.annotation.label_format
-        labelled = self._count_labelled(folder, fmt)
+        labels_dir = window.annotation.label_dir(folder)
+        labelled = self._count_labelled(folder, fmt, labels_dir)
         if labelled == 0:
             QMessageBox.information(window, "Fine-tune", f"{folder} has no saved labels ({fmt.upper()}) to train on.")
             return None
@@ -540,6 +546,7 @@ class FineTuner(QObject):
             init_from=source or Path(),
             size=defaults.get("size", detector.contract.default_size),
             batch=defaults.get("batch", 8),
+            labels=labels_dir,
         )
         resumable = self._resumable
         if resumable is not None and resumable.data == folder and finished_epochs(resumable.out) is not None:
@@ -663,7 +670,7 @@ class FineTuner(QObject):
             self.process.process.waitForFinished(msecs)
 
     @staticmethod
-    def _count_labelled(folder: Path, fmt: str) -> int:
+    def _count_labelled(folder: Path, fmt: str, labels_dir: Path | None = None) -> int:
         if fmt not in FORMATS:
             return 0
         from model.imageio import list_images
@@ -673,8 +680,8 @@ class FineTuner(QObject):
         except StudioError:
             return 0
         if fmt == "coco":
-            return len(images) if label_path_for(folder / "x.jpg", "coco").is_file() else 0
-        return sum(1 for image in images if label_path_for(image, fmt).is_file())
+            return len(images) if label_path_for(folder / "x.jpg", "coco", labels_dir).is_file() else 0
+        return sum(1 for image in images if label_path_for(image, fmt, labels_dir).is_file())
 
     def _status(self, text: str) -> None:
         self._window.statusBar().showMessage(text, 10000)

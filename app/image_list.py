@@ -8,7 +8,7 @@ folder of 10,000 images opens in well under a second.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,14 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QPointF,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDockWidget, QLabel, QListView, QVBoxLayout, QWidget
+
+from model.labels.voc import voc_file_is_verified
 
 #: Label files looked for next to an image: VOC (LabelImg) and YOLO.
 LABEL_SUFFIXES = (".xml", ".txt")
@@ -32,14 +35,17 @@ ModelIndex = QModelIndex | QPersistentModelIndex
 
 @dataclass(frozen=True)
 class ImageState:
-    has_label: bool  # a label file exists on disk next to the image
+    has_label: bool  # a label file exists on disk (next to the image or in its label folder)
     unsaved: bool  # the labels have unsaved changes
     detected: bool  # a network output is cached for this image
+    verified: bool = False  # LabelImg's review mark (VOC verified="yes", or set and not yet saved)
 
 
-def has_label_file(image_path: Path) -> bool:
-    """Whether a VOC .xml or YOLO .txt label file sits next to the image."""
-    stem = os.fspath(image_path.with_suffix(""))
+def has_label_file(image_path: Path, labels_dir: Path | None = None) -> bool:
+    """Whether a VOC .xml or YOLO .txt label file of the image exists, next to it or in
+    ``labels_dir``."""
+    folder = os.fspath(labels_dir) if labels_dir is not None else os.fspath(image_path.parent)
+    stem = os.path.join(folder, image_path.stem)
     return any(os.path.exists(stem + suffix) for suffix in LABEL_SUFFIXES)
 
 
@@ -51,15 +57,19 @@ class ImageListModel(QAbstractListModel):
     UnsavedRole = Qt.ItemDataRole.UserRole + 2
     DetectedRole = Qt.ItemDataRole.UserRole + 3
     PathRole = Qt.ItemDataRole.UserRole + 4
+    VerifiedRole = Qt.ItemDataRole.UserRole + 5
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._paths: list[Path] = []
         self._row_of: dict[Path, int] | None = None  # built on first lookup
         self._has_label: dict[int, bool] = {}  # filled lazily, for painted rows only
+        self._verified_on_disk: dict[int, bool] = {}  # filled lazily, for painted rows only
+        self._verified: dict[Path, bool] = {}  # set by the shown document (may be unsaved)
+        self._label_dirs: dict[str, Path] = {}  # absolute image folder -> its label folder
         self._unsaved: set[Path] = set()
         self._detected: set[Path] = set()
-        self._icons: dict[tuple[bool, bool, bool], QIcon] = {}
+        self._icons: dict[tuple[bool, bool, bool, bool], QIcon] = {}
 
     # --- content ---------------------------------------------------------------------
     def set_paths(self, paths: Sequence[Path]) -> None:
@@ -67,6 +77,8 @@ class ImageListModel(QAbstractListModel):
         self._paths = list(paths)
         self._row_of = None
         self._has_label.clear()
+        self._verified_on_disk.clear()
+        self._verified.clear()
         self._unsaved.clear()
         self._detected.clear()
         self.endResetModel()
@@ -86,7 +98,25 @@ class ImageListModel(QAbstractListModel):
     # --- state -----------------------------------------------------------------------
     def state(self, row: int) -> ImageState:
         path = self._paths[row]
-        return ImageState(self._label_on_disk(row), path in self._unsaved, path in self._detected)
+        return ImageState(self._label_on_disk(row), path in self._unsaved, path in self._detected, self._is_verified(row))
+
+    def set_label_dirs(self, label_dirs: Mapping[str, Path]) -> None:
+        """Where the labels of each image folder are (absolute folder -> label folder;
+        absent: next to the images); the rows' label state is looked up again."""
+        self._label_dirs = dict(label_dirs)
+        self._has_label.clear()
+        self._verified_on_disk.clear()
+        if self._paths:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._paths) - 1, 0))
+
+    def set_verified(self, path: Path, verified: bool) -> None:
+        """The verified mark of ``path`` as its document has it now (saved or not)."""
+        path = Path(path)
+        if self._verified.get(path) != verified:
+            self._verified[path] = verified
+            row = self.row_of(path)
+            if row >= 0:
+                self._emit_row(row)
 
     def set_unsaved(self, path: Path, unsaved: bool) -> None:
         self._toggle(self._unsaved, Path(path), unsaved)
@@ -99,6 +129,7 @@ class ImageListModel(QAbstractListModel):
         row = self.row_of(path)
         if row >= 0:
             self._has_label.pop(row, None)
+            self._verified_on_disk.pop(row, None)
             self._emit_row(row)
 
     def _toggle(self, bucket: set[Path], path: Path, on: bool) -> None:
@@ -113,10 +144,24 @@ class ImageListModel(QAbstractListModel):
         index = self.index(row, 0)
         self.dataChanged.emit(index, index)
 
+    def _labels_dir(self, path: Path) -> Path | None:
+        return self._label_dirs.get(os.path.abspath(path.parent)) if self._label_dirs else None
+
     def _label_on_disk(self, row: int) -> bool:
         value = self._has_label.get(row)
         if value is None:
-            value = self._has_label[row] = has_label_file(self._paths[row])
+            path = self._paths[row]
+            value = self._has_label[row] = has_label_file(path, self._labels_dir(path))
+        return value
+
+    def _is_verified(self, row: int) -> bool:
+        path = self._paths[row]
+        if path in self._verified:
+            return self._verified[path]
+        value = self._verified_on_disk.get(row)
+        if value is None:
+            folder = self._labels_dir(path) or path.parent
+            value = self._verified_on_disk[row] = voc_file_is_verified(folder / (path.stem + ".xml"))
         return value
 
     # --- Qt model --------------------------------------------------------------------
@@ -132,11 +177,12 @@ class ImageListModel(QAbstractListModel):
             return path.name + (" *" if path in self._unsaved else "")
         if role == Qt.ItemDataRole.DecorationRole:
             state = self.state(row)
-            return self._icon(state.has_label, state.unsaved, state.detected)
+            return self._icon(state.has_label, state.unsaved, state.detected, state.verified)
         if role == Qt.ItemDataRole.ToolTipRole:
             state = self.state(row)
             notes = [
                 "label file on disk" if state.has_label else "no label file",
+                *(["verified"] if state.verified else []),
                 *(["unsaved changes"] if state.unsaved else []),
                 *(["detected"] if state.detected else []),
             ]
@@ -149,14 +195,17 @@ class ImageListModel(QAbstractListModel):
             return path in self._detected
         if role == self.PathRole:
             return str(path)
+        if role == self.VerifiedRole:
+            return self._is_verified(row)
         return None
 
-    def _icon(self, has_label: bool, unsaved: bool, detected: bool) -> QIcon:
-        """Three small dots: green = label on disk, orange = unsaved, blue = detected."""
-        key = (has_label, unsaved, detected)
+    def _icon(self, has_label: bool, unsaved: bool, detected: bool, verified: bool = False) -> QIcon:
+        """Three small dots (green = label on disk, orange = unsaved, blue = detected) and a
+        check mark when the image is verified."""
+        key = (has_label, unsaved, detected, verified)
         icon = self._icons.get(key)
         if icon is None:
-            pixmap = QPixmap(30, 10)
+            pixmap = QPixmap(42, 10)
             pixmap.fill(Qt.GlobalColor.transparent)
             painter = QPainter(pixmap)
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -164,6 +213,11 @@ class ImageListModel(QAbstractListModel):
                 painter.setPen(QColor(colour))
                 painter.setBrush(QColor(colour) if on else Qt.GlobalColor.transparent)
                 painter.drawEllipse(1 + slot * 10, 1, 7, 7)
+            if verified:
+                pen = QPen(QColor("#1b8a3a"), 2.0)
+                pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+                painter.setPen(pen)
+                painter.drawPolyline([QPointF(32, 5), QPointF(35, 8), QPointF(40, 1)])
             painter.end()
             icon = self._icons[key] = QIcon(pixmap)
         return icon

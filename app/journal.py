@@ -32,7 +32,8 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.document import LabelDocument, ProjectClasses, state_from_json
 from model.errors import LabelFormatError, LabelWriteError
-from model.labels import CLASSES_FILE_NAME, FORMATS, Label, atomic_write_bytes, label_path_for
+from model.labels import FORMATS, Label, atomic_write_bytes, label_path_for
+from model.labels.dataset import classes_file_for
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,8 @@ class LabelSession(QObject):
         self.current: LabelDocument | None = None
         #: The format the current document's labels were read from (see format_to_read).
         self.read_format = fmt
+        #: Label folder per image folder (absolute paths); absent: next to the images.
+        self.label_dirs: dict[str, Path] = {}
         #: Holds the shown document's undo stack: build Edit › Undo/Redo once from it.
         self.undo_group = QUndoGroup(self)
 
@@ -291,7 +294,7 @@ class LabelSession(QObject):
         document = LabelDocument(self.project, journal=self.journal_for(path.parent), parent=self)
         self.read_format = self.format_to_read(path)
         try:
-            document.load(path, (image.width(), image.height()), self.read_format)
+            document.load(path, (image.width(), image.height()), self.read_format, labels_dir=self.label_dir_for(path.parent))
         except LabelFormatError as exc:
             QMessageBox.warning(self._parent_widget(), "Cannot read labels", str(exc))
         document.fmt = self.fmt  # saved in the chosen format, wherever the labels came from
@@ -309,15 +312,32 @@ class LabelSession(QObject):
         when it has a file for the image, else another format that has one (as LabelImg
         reads whichever file it finds; YOLO only with a ``classes.txt``, COCO last)."""
         path = Path(image_path)
-        if label_path_for(path, self.fmt).is_file():
+        labels_dir = self.label_dir_for(path.parent)
+        if label_path_for(path, self.fmt, labels_dir).is_file():
             return self.fmt
         for other in ("voc", "yolo", "coco"):
-            if other == self.fmt or not label_path_for(path, other).is_file():
+            if other == self.fmt or not label_path_for(path, other, labels_dir).is_file():
                 continue
-            if other == "yolo" and not (path.parent / CLASSES_FILE_NAME).is_file():
+            if other == "yolo" and not classes_file_for(path.parent, labels_dir).is_file():
                 continue
             return other
         return self.fmt
+
+    def label_dir_for(self, image_folder: str | Path) -> Path | None:
+        """The label folder of the images in ``image_folder`` (None: next to them)."""
+        return self.label_dirs.get(os.path.abspath(os.fspath(image_folder)))
+
+    def set_label_dir(self, image_folder: str | Path, label_dir: str | Path | None) -> None:
+        """Read and save the labels of ``image_folder``'s images in ``label_dir`` (None:
+        next to the images). The shown document saves there from now on."""
+        key = os.path.abspath(os.fspath(image_folder))
+        if label_dir is None or os.path.abspath(os.fspath(label_dir)) == key:
+            self.label_dirs.pop(key, None)
+        else:
+            self.label_dirs[key] = Path(os.path.abspath(os.fspath(label_dir)))
+        current = self.current
+        if current is not None and os.path.dirname(current.image_path) == key:
+            current.labels_dir = self.label_dirs.get(key)
 
     def set_format(self, fmt: str) -> None:
         """Save in ``fmt`` from now on; the shown labels stay and go to that format on the

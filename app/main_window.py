@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for name in ("open_images", "open_folder", "open_model", None, "save"):
+        for name in ("open_images", "open_folder", "open_model", None, "save", "change_save_dir"):
             file_menu.addSeparator() if name is None else file_menu.addAction(self._actions[name])
         format_menu = file_menu.addMenu("Label &Format")
         format_menu.addActions(list(self._annotation.format_actions.values()))
@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
         edit_menu.addSeparator()
         edit_menu.addActions(edit_actions)
         edit_menu.addAction(labelling["accept_all"])
+        edit_menu.addAction(labelling["verify"])
         view_menu = menu.addMenu("&View")
         for name in ("next", "previous", None, "zoom_fit", "zoom_1to1", "zoom_in", "zoom_out"):
             view_menu.addSeparator() if name is None else view_menu.addAction(self._actions[name])

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -130,10 +130,12 @@ def read_labels_with_provenance(
     *,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    label_dirs: Mapping[str, Path] | None = None,
 ) -> tuple[dict[str, SavedLabels], list[StudioError]]:
     """``model.quality.read_saved_labels`` plus each label's provenance from the sidecars
-    -> ({image key: SavedLabels}, unreadable files). A worker job."""
-    items, errors = read_saved_labels(images, fmt, progress=progress, cancelled=cancelled)
+    -> ({image key: SavedLabels}, unreadable files); ``label_dirs``: label folder per
+    absolute image folder. A worker job."""
+    items, errors = read_saved_labels(images, fmt, progress=progress, cancelled=cancelled, label_dirs=label_dirs)
     saved = {}
     for done, item in enumerate(items):
         if cancelled is not None and done % 64 == 0 and cancelled():
@@ -286,7 +288,13 @@ class QualityMonitor(QObject):
             self._labels_generation += 1
             for worker in self._label_jobs:
                 worker.cancel()
-        worker = Worker(read_labels_with_provenance, list(paths), self._window.annotation.label_format, long_job=True)
+        worker = Worker(
+            read_labels_with_provenance,
+            list(paths),
+            self._window.annotation.label_format,
+            label_dirs=self._window.annotation.label_dirs(),
+            long_job=True,
+        )
         worker.signals.finished.connect(partial(self._on_labels, worker, self._labels_generation, full, list(paths)))
         worker.signals.errored.connect(partial(self._on_labels_failed, worker))
         self._label_jobs.add(worker)

@@ -6,6 +6,8 @@ their own ``QSettings`` object.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -109,6 +111,29 @@ class Settings:
     @label_format.setter
     def label_format(self, value: str) -> None:
         self._store.setValue("labels/format", str(value))
+
+    def label_dir_for(self, image_folder: str | os.PathLike[str]) -> Path | None:
+        """The label folder chosen for the images of ``image_folder`` (File › Change Save
+        Dir…); None: none chosen (next to the images, or a sibling folder found)."""
+        chosen = self._label_dirs().get(os.path.abspath(image_folder))
+        return Path(chosen) if chosen else None
+
+    def set_label_dir_for(self, image_folder: str | os.PathLike[str], label_dir: str | os.PathLike[str] | None) -> None:
+        """Remember ``label_dir`` for ``image_folder`` (None forgets it)."""
+        dirs = self._label_dirs()
+        key = os.path.abspath(image_folder)
+        if label_dir is None:
+            dirs.pop(key, None)
+        else:
+            dirs[key] = os.path.abspath(label_dir)
+        self._store.setValue("labels/label_dirs", json.dumps(dirs))
+
+    def _label_dirs(self) -> dict[str, str]:
+        try:
+            value = json.loads(str(self._store.value("labels/label_dirs", "{}") or "{}"))
+        except ValueError:
+            return {}
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
     @property
     def autosave(self) -> bool:

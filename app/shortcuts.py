@@ -75,6 +75,7 @@ ACCEPT_ALL = Shortcut(
     "turn every shown detection (score >= the score threshold) into a label",
 )
 SHOW_SHORTCUTS = Shortcut("shortcuts", "&Keyboard Shortcuts", ("F1",), "list every shortcut")
+VERIFY = Shortcut("verify", "&Verify Image", ("Space",), "mark this image verified (reviewed) or not, as LabelImg does; a tap, not a hold (Space+drag pans)")
 
 #: Zoom step per wheel notch (120 eighths of a degree).
 WHEEL_ZOOM_STEP = 1.25

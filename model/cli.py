@@ -86,8 +86,20 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("inputs", nargs="+", type=Path, help="images and/or folders of images")
     parser.add_argument("--model", required=True, type=Path, help="contract ONNX model")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the label files")
+    parser.add_argument(
+        "--out", "--labels", dest="out", required=True, type=Path, metavar="DIR",
+        help="folder for the label files (the image folder itself, or a separate annotations folder)",
+    )
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="voc", help="label format (default voc)")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--overwrite", dest="existing", action="store_const", const="overwrite", default="skip",
+        help="replace label files that exist (default: skip their images and say so)",
+    )
+    existing.add_argument(
+        "--merge", dest="existing", action="store_const", const="merge",
+        help="add the detections to label files that exist, keeping all they hold (a detection matching a label of its class at IoU >= 0.5 is not added)",
+    )
     parser.add_argument("--score", type=_unit_float, default=0.3, help="score threshold (default 0.3)")
     parser.add_argument("--iou", type=_unit_float, default=0.5, help="NMS IoU threshold (default 0.5)")
     parser.add_argument("--max", type=_positive_int, default=100, help="max detections per image (default 100)")
@@ -103,11 +115,22 @@ def cli_detect(args: argparse.Namespace) -> int:
     images, errors = expand_inputs(args.inputs)
     if not images and not errors:
         return _fail(f"{', '.join(map(str, args.inputs))}: no images found (extensions: jpg, png, bmp, tif, webp)")
+    if args.existing == "merge" and args.format == "json":
+        return _fail("--merge needs a label format (voc, yolo or coco): json files hold detections, not labels")
     detector = _load_detector(args)
     nms = NmsConfig(score_thresh=args.score, iou_thresh=args.iou, max_per_class=args.max, max_total=args.max)
     started = time.perf_counter()
     with tqdm(total=len(images), unit="img", desc="detect") as bar:
-        summary = detect_images(images, detector, out_dir=args.out, fmt=args.format, nms=nms, size=args.size, progress=_tqdm_progress(bar))
+        summary = detect_images(
+            images, detector, out_dir=args.out, fmt=args.format, nms=nms, size=args.size, progress=_tqdm_progress(bar),
+            existing=args.existing,
+        )
+    if summary.existing_note:
+        print(summary.existing_note)
+        for path in summary.skipped[:10]:
+            print(f"  skipped {path}", file=sys.stderr)
+        if len(summary.skipped) > 10:
+            print(f"  … and {len(summary.skipped) - 10} more", file=sys.stderr)
     errors += summary.errors
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
@@ -155,10 +178,22 @@ def cli_inspect(args: argparse.Namespace) -> int:
 # --- evaluate ---------------------------------------------------------------------------
 
 
+def _add_labels_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--labels",
+        dest="labels_dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of the label files (default: next to the images, else a sibling annotations/, annots/, Annotations/ or labels/ folder)",
+    )
+
+
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, type=Path, help="contract ONNX model")
     parser.add_argument("--data", required=True, type=Path, help="folder of images with labels")
     parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
+    _add_labels_dir(parser)
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size (default: the model's)")
     parser.add_argument("--providers", default=None, help="providers to try (default cuda,cpu)")
 
@@ -169,16 +204,28 @@ def cli_evaluate(args: argparse.Namespace) -> int:
     from model.evaluate import evaluate_detector
     from model.labels import load_dataset
 
-    dataset = load_dataset(args.data, args.format)
+    dataset = load_dataset(args.data, args.format, labels_dir=args.labels_dir)
     for error in dataset.errors:
         print(f"skipped: {error}", file=sys.stderr)
     items = [item for item in dataset.items if item.labels]
     if not items:
-        return _fail(f"{args.data}: no labelled images ({args.format})")
+        why = dataset.missing_note or f"{dataset.label_files} label files, none with a box"
+        return _fail(f"{args.data}: no labelled images ({args.format}): {why}")
+    print(f"{dataset.labels_note}: {dataset.label_files} label files", file=sys.stderr)
     detector = _load_detector(args)
+    known = set(detector.contract.class_names)
+    unknown: dict[str, int] = {}
+    for item in items:
+        for label in item.labels:
+            if label.name not in known:
+                unknown[label.name] = unknown.get(label.name, 0) + 1
     with tqdm(total=len(items), unit="img", desc="evaluate") as bar:
         result = evaluate_detector(detector, items, size=args.size, progress=_tqdm_progress(bar))
     print(result.format())
+    if unknown:
+        count = sum(unknown.values())
+        names = ", ".join(f"{name} ({n})" for name, n in sorted(unknown.items(), key=lambda kv: (-kv[1], kv[0])))
+        print(f"{count} label{'s' if count != 1 else ''} of classes the model does not know are left out: {names}")
     return 0
 
 
@@ -188,6 +235,7 @@ def cli_evaluate(args: argparse.Namespace) -> int:
 def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, type=Path, help="folder of images with labels")
     parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
+    _add_labels_dir(parser)
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.onnx); an existing run resumes")
     parser.add_argument("--val-data", type=Path, default=None, help="validation folder (default: a split of --data)")
     parser.add_argument("--val-fraction", type=float, default=TRAINING_DEFAULTS.val_fraction, help="held-out share of --data")
@@ -226,6 +274,7 @@ def cli_train(args: argparse.Namespace) -> int:
         data=str(args.data),
         out=str(args.out),
         fmt=args.format,
+        labels=str(args.labels_dir) if args.labels_dir else None,
         val_data=str(args.val_data) if args.val_data else None,
         val_fraction=args.val_fraction,
         backbone=args.backbone,

@@ -7,7 +7,6 @@ onnxruntime releases the GIL during ``session.run``, so the stages really run in
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -18,7 +17,8 @@ from pathlib import Path
 from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
-from model.labels import ImageLabels, Label, atomic_write_text, save_dataset
+from model.labels import ImageLabels, Label
+from model.labels.existing import LabelSetWriter
 from model.postprocess import Detections, select
 from model.runtime import Detector
 
@@ -86,6 +86,10 @@ class DetectSummary:
     detections: int = 0
     errors: list[StudioError] = field(default_factory=list)
     network_ms: list[float] = field(default_factory=list)
+    #: Images not detected because their label files exist (mode "skip").
+    skipped: list[Path] = field(default_factory=list)
+    #: One line on label files that existed: skipped, replaced or merged ("" when none).
+    existing_note: str = ""
 
 
 def _decoded(paths: Sequence[Path], pool: ThreadPoolExecutor) -> Iterator[tuple[Path, Future]]:
@@ -108,9 +112,14 @@ def detect_images(
     size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    existing: str = "skip",
 ) -> DetectSummary:
     """Detect every image of ``paths`` and write one label set per image into ``out_dir``
-    (COCO: one ``annotations.json``). Unreadable images are skipped and reported."""
+    (COCO: one ``annotations.json``). Unreadable images are skipped and reported.
+
+    A label file that exists is never replaced unless asked: ``existing`` is ``"skip"``
+    (those images are not detected; :attr:`DetectSummary.skipped`), ``"overwrite"`` or
+    ``"merge"`` (detections added to the labels, :class:`model.labels.existing.LabelSetWriter`)."""
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose from {OUTPUT_FORMATS}")
     try:
@@ -120,7 +129,9 @@ def detect_images(
     class_names = list(detector.contract.class_names)
     level_names = [lv.name for lv in detector.contract.levels]
     summary = DetectSummary()
-    coco_items: list[ImageLabels] = []
+    label_writer = LabelSetWriter(out_dir, fmt, class_names=class_names, mode=existing)
+    paths = label_writer.to_detect(paths)
+    summary.skipped = list(label_writer.skipped)
     owners: dict[str, Path] = {}  # label file stem -> the image that writes it
     writes: queue.Queue = queue.Queue(maxsize=8)
 
@@ -128,6 +139,7 @@ def detect_images(
         while (job := writes.get()) is not None:
             path, item, dets = job
             try:
+                payload = None
                 if fmt == "json":
                     payload = {
                         "image": str(path),
@@ -136,11 +148,7 @@ def detect_images(
                         "model": detector.name,
                         "detections": detections_json(dets, class_names, level_names=level_names),
                     }
-                    atomic_write_text(out_dir / (path.stem + ".json"), json.dumps(payload, indent=1))
-                elif fmt == "coco":
-                    coco_items.append(item)
-                else:
-                    save_dataset([item], out_dir, fmt, class_names=class_names)
+                label_writer.write(path, item, payload)
             except StudioError as exc:
                 summary.errors.append(exc)
             except Exception as exc:  # noqa: BLE001 - a dead writer would block the queue forever
@@ -181,9 +189,9 @@ def detect_images(
     finally:
         writes.put(None)
         write_thread.join()
-    if fmt == "coco" and coco_items:
-        try:
-            save_dataset(coco_items, out_dir, "coco", class_names=class_names)
-        except StudioError as exc:
-            summary.errors.append(exc)
+    try:
+        label_writer.finish()
+    except StudioError as exc:
+        summary.errors.append(exc)
+    summary.existing_note = label_writer.summary()
     return summary

@@ -59,7 +59,7 @@ import hashlib
 import math
 import os
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -505,9 +505,12 @@ def read_saved_labels(
     *,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    label_dirs: Mapping[str, Path] | None = None,
 ) -> tuple[list[ImageLabels], list[StudioError]]:
     """The saved labels of those ``images`` that have some in format ``fmt`` -> (items,
-    unreadable files). Each item's ``image_path`` is ``str()`` of the path given.
+    unreadable files). Each item's ``image_path`` is ``str()`` of the path given. The labels
+    of an image folder are in ``label_dirs[absolute folder]`` when it has an entry, else
+    next to the images.
 
     An image counts as labelled when it has a VOC/YOLO label file (even an empty one: a
     reviewed image with no objects) or, for COCO, at least one box — the same rule as
@@ -531,10 +534,13 @@ def read_saved_labels(
             progress(done, total)
 
     for folder, group in groups.items():
-        candidates = group if fmt == "coco" else [p for p in group if label_path_for(p, fmt).is_file()]
+        labels_dir = (label_dirs or {}).get(os.path.abspath(folder))
+        candidates = group if fmt == "coco" else [p for p in group if label_path_for(p, fmt, labels_dir).is_file()]
         if candidates:
             base = offset
-            dataset = load_dataset(folder, fmt, images=candidates, progress=lambda d, _t, b=base: tick(b + d))
+            dataset = load_dataset(
+                folder, fmt, images=candidates, labels_dir=labels_dir, find_labels=False, progress=lambda d, _t, b=base: tick(b + d)
+            )
             errors.extend(dataset.errors)
             items.extend(item for item in dataset.items if fmt != "coco" or item.labels)
         offset += len(group)

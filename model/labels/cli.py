@@ -11,10 +11,17 @@ from model.labels.dataset import FORMATS, convert_dataset
 
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``retinanet-studio convert``."""
-    parser.add_argument("src", type=Path, help="folder with the images and their labels")
+    parser.add_argument("src", type=Path, help="folder with the images (and their labels, unless --labels says where)")
     parser.add_argument("--from", dest="src_fmt", required=True, choices=FORMATS, help="label format of SRC")
     parser.add_argument("--to", dest="dst_fmt", required=True, choices=FORMATS, help="label format to write")
     parser.add_argument("--out", dest="dst", required=True, type=Path, help="output folder (may be SRC itself)")
+    parser.add_argument(
+        "--labels",
+        dest="labels_dir",
+        type=Path,
+        default=None,
+        help="folder of SRC's label files (default: next to the images, else a sibling annotations/, annots/, Annotations/ or labels/ folder)",
+    )
     parser.add_argument(
         "--labels-only",
         action="store_true",
@@ -45,6 +52,7 @@ def cli_convert(args: argparse.Namespace) -> int:
                 dst=args.dst,
                 dst_fmt=args.dst_fmt,
                 copy_images=not args.labels_only,
+                labels_dir=getattr(args, "labels_dir", None),
                 progress=progress,
             )
         except StudioError as exc:
@@ -53,6 +61,7 @@ def cli_convert(args: argparse.Namespace) -> int:
             return 2
     for error in dataset.errors:
         print(f"skipped: {error}", file=sys.stderr)
+    print(dataset.labels_note, file=sys.stderr)
     n_labels = sum(len(item.labels) for item in dataset.items)
     print(
         f"converted {len(dataset.items)} images, {n_labels} labels, {len(dataset.class_names)} classes "

@@ -4,9 +4,16 @@ Boxes in the file are ``bbox = [x, y, w, h]`` (top-left corner and size, image p
 inside the product they are xyxy. Category ids start at 1 in class-list order. Files written
 here load in ``pycocotools.coco.COCO`` and evaluate with ``COCOeval``.
 
-``iscrowd`` is always written as 0; VOC's difficult/truncated flags travel in an
+New annotations get ``iscrowd`` 0; VOC's difficult/truncated flags travel in an
 ``attributes`` object (as CVAT does), which pycocotools ignores. On reading, ``iscrowd: 1``
 marks the label difficult.
+
+A file that was read is carried forward when it is written again: every key the product
+does not edit survives (``info``, ``licenses``, unknown top-level keys; per image, per
+annotation and per category: ids, ``iscrowd``, ``area``, ``segmentation``, ``attributes``
+and unknown keys). Each :class:`~model.labels.annotation.ImageLabels` and ``Label`` keeps
+its JSON object (``source`` / ``raw``), the document the rest (:class:`CocoFile`). A verified
+image (LabelImg's review mark) has ``"verified": true`` in its image object.
 """
 
 from __future__ import annotations
@@ -15,11 +22,12 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from model.errors import LabelFormatError, LabelWriteError
-from model.labels.annotation import ImageLabels, Label
+from model.labels.annotation import ImageLabels, Label, RawRecord
 from model.labels.atomic import atomic_write_text
 
 
@@ -63,8 +71,30 @@ def _resolve_image(file_name: str, *, json_dir: Path) -> str:
     return str(json_dir / candidate)
 
 
+@dataclass
+class CocoFile:
+    """A COCO file as read: ``items`` (file image order, boxes xyxy in image pixels),
+    ``class_names`` (category-id order) and ``extras``: the document without its images and
+    annotations (categories with their ids, ``info``, ``licenses``, unknown keys) as JSON,
+    for :func:`write_coco` to carry forward."""
+
+    items: list[ImageLabels]
+    class_names: list[str]
+    extras: RawRecord | None = None
+
+
+def _record(obj: dict[str, Any]) -> RawRecord:
+    return RawRecord("coco", json.dumps(obj, allow_nan=False, ensure_ascii=False))
+
+
 def parse_coco_document(document: Any, *, json_path: str | os.PathLike[str]) -> tuple[list[ImageLabels], list[str]]:
     """Items and class names from a decoded COCO JSON document (see :func:`read_coco`)."""
+    parsed = parse_coco_file(document, json_path=json_path)
+    return parsed.items, parsed.class_names
+
+
+def parse_coco_file(document: Any, *, json_path: str | os.PathLike[str]) -> CocoFile:
+    """:class:`CocoFile` from a decoded COCO JSON document (see :func:`read_coco`)."""
     path = Path(json_path)
     if not isinstance(document, dict):
         raise LabelFormatError(path, "top level is not a JSON object")
@@ -103,7 +133,12 @@ def parse_coco_document(document: Any, *, json_path: str | os.PathLike[str]) -> 
         if image_id in items_by_id:
             raise LabelFormatError(path, f"{where}: duplicate image id {image_id}")
         items_by_id[image_id] = ImageLabels(
-            image_path=_resolve_image(file_name, json_dir=json_dir), width=int(width), height=int(height), labels=[]
+            image_path=_resolve_image(file_name, json_dir=json_dir),
+            width=int(width),
+            height=int(height),
+            labels=[],
+            verified=image.get("verified") is True,
+            source=_record(image),
         )
 
     for i, annotation in enumerate(document["annotations"]):
@@ -130,15 +165,22 @@ def parse_coco_document(document: Any, *, json_path: str | os.PathLike[str]) -> 
         difficult = bool(annotation.get("iscrowd", 0)) or bool(attributes.get("difficult", False))
         truncated = bool(attributes.get("truncated", False))
         items_by_id[image_id].labels.append(
-            Label(x, y, x + w, y + h, categories[cat_id], difficult=difficult, truncated=truncated)
+            Label(x, y, x + w, y + h, categories[cat_id], difficult=difficult, truncated=truncated, raw=_record(annotation))
         )
-    return list(items_by_id.values()), class_names
+    extras = {key: value for key, value in document.items() if key not in ("images", "annotations")}
+    return CocoFile(list(items_by_id.values()), class_names, _record(extras))
 
 
 def read_coco(json_path: str | os.PathLike[str]) -> tuple[list[ImageLabels], list[str]]:
+    """Read a COCO detection JSON file: ``(items, class_names)`` of :func:`read_coco_file`."""
+    parsed = read_coco_file(json_path)
+    return parsed.items, parsed.class_names
+
+
+def read_coco_file(json_path: str | os.PathLike[str]) -> CocoFile:
     """Read a COCO detection JSON file.
 
-    Returns ``(items, class_names)``: items in the file's image order, boxes xyxy floats in
+    Returns a :class:`CocoFile`: items in the file's image order, boxes xyxy floats in
     image pixels; image paths are ``file_name`` resolved against the JSON file's folder;
     class names in category-id order. Raises LabelFormatError(json_path, problem) for
     unreadable JSON, missing keys, unknown image/category ids or non-finite numbers.
@@ -160,7 +202,7 @@ def read_coco(json_path: str | os.PathLike[str]) -> tuple[list[ImageLabels], lis
         raise LabelFormatError(path, "JSON is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits
         raise LabelFormatError(path, f"not valid JSON ({str(exc).split(';')[0]})") from None
-    return parse_coco_document(document, json_path=path)
+    return parse_coco_file(document, json_path=path)
 
 
 def _file_name(image_path: str, *, json_dir: Path) -> str:
@@ -172,55 +214,170 @@ def _file_name(image_path: str, *, json_dir: Path) -> str:
         return image.absolute().as_posix()
 
 
+def _loaded(record: RawRecord | None) -> dict[str, Any] | None:
+    """The JSON object a COCO record holds (None for no record or another format's)."""
+    if record is None or record.fmt != "coco" or not isinstance(record.data, str):
+        return None
+    value = json.loads(record.data)
+    return value if isinstance(value, dict) else None
+
+
+def _same_box(bbox: Any, box: tuple[float, float, float, float]) -> bool:
+    """Whether the COCO ``bbox`` [x, y, w, h] as read is the xyxy ``box`` a reader made of it."""
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return False
+    try:
+        x, y, w, h = (float(v) for v in bbox)
+    except (TypeError, ValueError):
+        return False
+    return (x, y, x + w, y + h) == tuple(box)
+
+
+def _unique_ids(objects: Sequence[dict[str, Any] | None]) -> list[int]:
+    """An id for each object: its own when it has one no earlier object took, else the next
+    free one after the largest."""
+    taken: set[int] = set()
+    own: list[int | None] = []
+    for obj in objects:
+        value = obj.get("id") if obj is not None else None
+        if isinstance(value, int) and not isinstance(value, bool) and value not in taken:
+            taken.add(value)
+            own.append(value)
+        else:
+            own.append(None)
+    next_id = max(taken, default=0) + 1
+    ids = []
+    for value in own:
+        if value is None:
+            value = next_id
+            next_id += 1
+        ids.append(value)
+    return ids
+
+
+def _annotation(label: Label, *, template: dict[str, Any] | None, image_id: int, category_id: int) -> dict[str, Any]:
+    """The COCO annotation of ``label``: ``template`` (the object it was read from) with the
+    box, class and flags set where they changed, or a new one."""
+    x1, y1, x2, y2 = (round(float(v), 3) for v in label.box)
+    w, h = round(x2 - x1, 3), round(y2 - y1, 3)
+    if template is None:
+        return {
+            "image_id": image_id,
+            "category_id": category_id,
+            "bbox": [x1, y1, w, h],
+            "area": round(w * h, 3),
+            "iscrowd": 0,
+            "segmentation": [[x1, y1, x2, y1, x2, y2, x1, y2]],
+            "attributes": {"difficult": bool(label.difficult), "truncated": bool(label.truncated)},
+        }
+    annotation = dict(template)
+    annotation["image_id"] = image_id
+    annotation["category_id"] = category_id
+    if not _same_box(template.get("bbox"), label.box):
+        # a moved box: its old area and outline no longer describe it
+        annotation["bbox"] = [x1, y1, w, h]
+        annotation["area"] = round(w * h, 3)
+        annotation["segmentation"] = [[x1, y1, x2, y1, x2, y2, x1, y2]]
+    attributes = template.get("attributes") if isinstance(template.get("attributes"), dict) else {}
+    was_difficult = bool(template.get("iscrowd", 0)) or bool(attributes.get("difficult", False))
+    was_truncated = bool(attributes.get("truncated", False))
+    if was_difficult != label.difficult or was_truncated != label.truncated:
+        attributes = {**attributes, "difficult": bool(label.difficult), "truncated": bool(label.truncated)}
+        annotation["attributes"] = attributes
+        if not label.difficult and template.get("iscrowd"):
+            annotation["iscrowd"] = 0
+    return annotation
+
+
 def coco_document(
-    items: Sequence[ImageLabels], *, class_names: Sequence[str], json_path: str | os.PathLike[str]
+    items: Sequence[ImageLabels],
+    *,
+    class_names: Sequence[str],
+    json_path: str | os.PathLike[str],
+    extras: RawRecord | None = None,
 ) -> dict[str, Any]:
-    """The COCO document for ``items`` (xyxy boxes in image pixels); image ids and annotation
-    ids start at 1 in item order, category ids at 1 in ``class_names`` order."""
+    """The COCO document for ``items`` (xyxy boxes in image pixels).
+
+    Without ``extras`` (a new file): image ids and annotation ids start at 1 in item order,
+    category ids at 1 in ``class_names`` order. With the ``extras`` of a file that was read
+    (:class:`CocoFile`), its top-level keys and categories (ids, supercategories, unknown
+    keys; also those no label uses) are kept, new classes get the next free ids, and images
+    and annotations read from it keep their ids and every key not edited."""
     path = Path(json_path)
-    category_ids = {name: i + 1 for i, name in enumerate(class_names)}
-    if len(category_ids) != len(class_names):
+    if len(set(class_names)) != len(class_names):
         raise LabelWriteError(path, "class names are not unique")
+    template = _loaded(extras) or {}
+    categories: list[dict[str, Any]] = []
+    category_ids: dict[str, int] = {}
+    old_categories = template.get("categories") if isinstance(template.get("categories"), list) else []
+    for category in old_categories:
+        if isinstance(category, dict) and isinstance(category.get("name"), str) and isinstance(category.get("id"), int):
+            if category["name"] not in category_ids and category["id"] not in category_ids.values():
+                category_ids[category["name"]] = category["id"]
+                categories.append(category)
+    next_category = max(category_ids.values(), default=0) + 1
+    for name in class_names:
+        if name not in category_ids:
+            category_ids[name] = next_category
+            categories.append({"id": next_category, "name": name, "supercategory": "none"})
+            next_category += 1
+    image_templates = [_loaded(item.source) for item in items]
+    image_ids = _unique_ids(image_templates) if template else list(range(1, len(items) + 1))
+    label_templates = [_loaded(label.raw) if template else None for item in items for label in item.labels]
+    annotation_ids = _unique_ids(label_templates) if template else list(range(1, len(label_templates) + 1))
     images: list[dict[str, Any]] = []
     annotations: list[dict[str, Any]] = []
-    for image_id, item in enumerate(items, start=1):
+    for item, image_id, image_template in zip(items, image_ids, image_templates, strict=True):
         if item.width <= 0 or item.height <= 0:
             raise LabelWriteError(path, f"image size of {item.image_path} is unknown ({item.width}x{item.height})")
-        images.append(
-            {
-                "id": image_id,
-                "file_name": _file_name(item.image_path, json_dir=path.parent),
-                "width": int(item.width),
-                "height": int(item.height),
-            }
-        )
+        file_name = _file_name(item.image_path, json_dir=path.parent)
+        if image_template is not None and template:
+            image = dict(image_template)
+            old_name = image.get("file_name")
+            if not isinstance(old_name, str) or os.path.abspath(_resolve_image(old_name, json_dir=path.parent)) != os.path.abspath(
+                item.image_path
+            ):
+                image["file_name"] = file_name
+            image["id"] = image_id
+            for key, value in (("width", item.width), ("height", item.height)):
+                if image.get(key) != value:
+                    image[key] = int(value)
+            if item.verified != (image.get("verified") is True):
+                image["verified"] = bool(item.verified)
+        else:
+            image = {"id": image_id, "file_name": file_name, "width": int(item.width), "height": int(item.height)}
+            if item.verified:
+                image["verified"] = True
+        images.append(image)
         for label in item.labels:
             if label.name not in category_ids:
                 raise LabelWriteError(path, f"class {label.name!r} of {item.image_path} is not in the class list")
-            x1, y1, x2, y2 = (round(float(v), 3) for v in label.box)
-            w, h = round(x2 - x1, 3), round(y2 - y1, 3)
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": category_ids[label.name],
-                    "bbox": [x1, y1, w, h],
-                    "area": round(w * h, 3),
-                    "iscrowd": 0,
-                    "segmentation": [[x1, y1, x2, y1, x2, y2, x1, y2]],
-                    "attributes": {"difficult": bool(label.difficult), "truncated": bool(label.truncated)},
-                }
+            annotation = _annotation(
+                label,
+                template=label_templates[len(annotations)],
+                image_id=image_id,
+                category_id=category_ids[label.name],
             )
-    return {
-        "info": {"description": "RetinaNet Studio labels", "version": "1.0"},
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": category_ids[name], "name": name, "supercategory": "none"} for name in class_names],
-    }
+            annotation_id = annotation_ids[len(annotations)]
+            annotations.append({**annotation, "id": annotation_id} if "id" in annotation else {"id": annotation_id, **annotation})
+    document: dict[str, Any] = (
+        dict(template) if template else {"info": {"description": "RetinaNet Studio labels", "version": "1.0"}, "licenses": []}
+    )
+    document["images"] = images
+    document["annotations"] = annotations
+    document["categories"] = categories
+    return document
 
 
-def write_coco(items: Sequence[ImageLabels], json_path: str | os.PathLike[str], *, class_names: Sequence[str]) -> None:
-    """Write ``items`` as one COCO JSON file, atomically. Raises LabelWriteError."""
-    document = coco_document(items, class_names=class_names, json_path=json_path)
+def write_coco(
+    items: Sequence[ImageLabels],
+    json_path: str | os.PathLike[str],
+    *,
+    class_names: Sequence[str],
+    extras: RawRecord | None = None,
+) -> None:
+    """Write ``items`` as one COCO JSON file, atomically; ``extras`` (from :class:`CocoFile`)
+    carries forward what a file that was read held besides its boxes (:func:`coco_document`).
+    Raises LabelWriteError."""
+    document = coco_document(items, class_names=class_names, json_path=json_path, extras=extras)
     atomic_write_text(json_path, json.dumps(document, indent=1, allow_nan=False) + "\n")

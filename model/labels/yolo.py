@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.errors import LabelFormatError, LabelWriteError
-from model.labels.annotation import ImageLabels, Label
+from model.labels.annotation import ImageLabels, Label, RawRecord, same_labels
 from model.labels.atomic import atomic_write_text
 
 # Normalised values may overshoot [0, 1] by this much (float rounding in other tools); they
@@ -124,7 +124,7 @@ def parse_yolo_text(
             values.append(min(max(value, 0.0), 1.0))
         cx, cy, w, h = values
         x1, y1, x2, y2 = yolo_to_xyxy(cx, cy, w, h, width=width, height=height)
-        labels.append(Label(x1, y1, x2, y2, class_names[class_id]))
+        labels.append(Label(x1, y1, x2, y2, class_names[class_id], raw=RawRecord("yolo", line)))
     return labels
 
 
@@ -144,9 +144,25 @@ def read_yolo(
     path = Path(txt_path)
     if width <= 0 or height <= 0:
         raise LabelFormatError(path, f"image size {width}x{height} is not usable to de-normalise boxes")
-    labels = parse_yolo_text(_read_text(path), txt_path=path, width=width, height=height, class_names=class_names)
+    text = _read_text(path)
+    labels = parse_yolo_text(text, txt_path=path, width=width, height=height, class_names=class_names)
     shown = str(image_path) if image_path is not None else str(path.with_suffix(""))
-    return ImageLabels(image_path=shown, width=int(width), height=int(height), depth=3, labels=labels)
+    return ImageLabels(
+        image_path=shown, width=int(width), height=int(height), depth=3, labels=labels, source=RawRecord("yolo", text)
+    )
+
+
+def _kept_line(label: Label, *, width: int, height: int, class_names: Sequence[str]) -> str | None:
+    """The line ``label`` was read from, when it still says the same (same class at the
+    same id, same box): written back as it was, digits and all."""
+    raw = label.raw
+    if raw is None or raw.fmt != "yolo" or not isinstance(raw.data, str):
+        return None
+    try:
+        (again,) = parse_yolo_text(raw.data, txt_path="", width=width, height=height, class_names=class_names)
+    except (LabelFormatError, ValueError):
+        return None
+    return raw.data if again == label else None
 
 
 def yolo_text(image_labels: ImageLabels, *, class_names: Sequence[str], txt_path: str | os.PathLike[str] = "") -> str:
@@ -160,11 +176,24 @@ def yolo_text(image_labels: ImageLabels, *, class_names: Sequence[str], txt_path
             txt_path, f"image size {image_labels.width}x{image_labels.height} is unknown; YOLO needs it"
         )
     index = {name: i for i, name in enumerate(class_names)}
+    width, height = image_labels.width, image_labels.height
+    source = image_labels.source
+    if source is not None and source.fmt == "yolo" and isinstance(source.data, str) and set(image_labels.names()) <= set(index):
+        try:
+            before = parse_yolo_text(source.data, txt_path=txt_path, width=width, height=height, class_names=class_names)
+        except LabelFormatError:
+            before = None
+        if before is not None and same_labels(before, image_labels.labels):
+            return source.data  # nothing changed: the file as it was, byte for byte
     lines = []
     for label in image_labels.labels:
         if label.name not in index:
             raise LabelWriteError(txt_path, f"class {label.name!r} is not in the class list {list(class_names)}")
-        cx, cy, w, h = xyxy_to_yolo(*label.box, width=image_labels.width, height=image_labels.height)
+        kept = _kept_line(label, width=width, height=height, class_names=class_names)
+        if kept is not None:
+            lines.append(kept + "\n")
+            continue
+        cx, cy, w, h = xyxy_to_yolo(*label.box, width=width, height=height)
         lines.append(f"{index[label.name]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n")
     return "".join(lines)
 

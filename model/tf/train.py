@@ -47,6 +47,7 @@ class TrainConfig:
     data: str
     out: str
     fmt: str = "voc"
+    labels: str | None = None  # folder of the label files (default: next to the images, or a sibling folder found)
     val_data: str | None = None
     val_fraction: float = TRAINING_DEFAULTS.val_fraction
     backbone: str = "resnet50"
@@ -390,12 +391,14 @@ def train(
     backbone_weights = None if cfg.init_from or resumed else resolve_weights(cfg.backbone_weights, cfg.backbone)
     if cfg.init_from and not resumed:
         run_dir_of(cfg.init_from)  # FileNotFoundError naming the folder
-    dataset = load_dataset(cfg.data, cfg.fmt)
+    dataset = load_dataset(cfg.data, cfg.fmt, labels_dir=cfg.labels)
     for error in dataset.errors:
         log.warning("skipped: %s", error)
     items = [it for it in dataset.items if it.labels]
     if not items:
-        raise ValueError(f"{cfg.data}: no labelled images found (format {cfg.fmt})")
+        why = dataset.missing_note or f"{dataset.label_files} label files, none with a box"
+        raise ValueError(f"{cfg.data}: no labelled images found (format {cfg.fmt}): {why}")
+    log.info("%s: %d label files", dataset.labels_note, dataset.label_files)
     if cfg.val_data:
         val_items = load_dataset(cfg.val_data, cfg.fmt).items
         train_items = items

@@ -65,3 +65,26 @@ def test_two_images_with_one_name_refuse_and_cancel_stops(tmp_path: Path) -> Non
     with pytest.raises(ExportCancelled):
         export_labelled_set([one], src_fmt="voc", dst=tmp_path / "out2", dst_fmt="voc", cancelled=lambda: True)
     assert not (tmp_path / "out2" / "same.xml").exists()
+
+
+def test_export_reads_a_label_folder_and_keeps_what_the_files_held(tmp_path: Path) -> None:
+    import json
+
+    images = tmp_path / "images"
+    a = labelled(images, "a.png", Label(1, 2, 30, 40, "dog"))
+    (tmp_path / "annots").mkdir()
+    xml = a.with_suffix(".xml").rename(tmp_path / "annots" / "a.xml")
+    xml.write_text(xml.read_text().replace("<annotation>", '<annotation verified="yes">').replace("Unspecified", "Left"))
+    result = export_labelled_set([a], src_fmt="voc", dst=tmp_path / "coco", dst_fmt="coco", label_dirs={str(images): tmp_path / "annots"})
+    assert (result.images, result.labels) == (1, 1)
+    document = json.loads((tmp_path / "coco" / "annotations.json").read_text())
+    document["info"] = {"description": "mine"}
+    document["categories"][0]["id"] = 12
+    document["annotations"][0]["category_id"] = 12
+    (tmp_path / "coco" / "annotations.json").write_text(json.dumps(document))
+    export_labelled_set([tmp_path / "coco" / "a.png"], src_fmt="coco", dst=tmp_path / "coco2", dst_fmt="coco")
+    again = json.loads((tmp_path / "coco2" / "annotations.json").read_text())
+    assert again["info"] == {"description": "mine"} and again["categories"][0]["id"] == 12
+    assert again["images"][0]["verified"] is True  # LabelImg's mark travels into COCO
+    export_labelled_set([a], src_fmt="voc", dst=tmp_path / "voc", dst_fmt="voc", label_dirs={str(images): tmp_path / "annots"})
+    assert (tmp_path / "voc" / "a.xml").read_bytes() == xml.read_bytes()

@@ -74,6 +74,18 @@ REFERENCES = (
     Reference("data", "tests/app/test_journal.py::test_a_torn_last_line_is_skipped_and_appending_goes_on", 1, "a journal line torn by a kill is skipped"),
     Reference(
         "data",
+        "tests/app/test_labelimg_workflow.py::test_saving_keeps_what_labelimg_wrote",
+        1,
+        "app save of a LabelImg file: unedited byte for byte, then edited: verified, pose, occluded, tags, path kept",
+    ),
+    Reference(
+        "data",
+        "tests/model/test_cli_existing_labels.py::test_detect_skips_images_whose_labels_exist_and_says_so",
+        1,
+        "detect --out on the image folder: the LabelImg file kept byte for byte, the skip said",
+    ),
+    Reference(
+        "data",
         "tests/app/test_journal.py::test_recover_applies_the_unsaved_edits_as_one_undoable_step",
         1,
         "recovery re-applies unsaved edits as one undoable step",
