@@ -54,7 +54,9 @@ def test_fp16_copy_keeps_the_contract(demo_fp16: Path) -> None:
     onnx.checker.check_model(model)
     graph = model.graph
     assert [(i.name, i.type.tensor_type.elem_type) for i in graph.input] == [("image", FLOAT)]
-    assert {o.type.tensor_type.elem_type for o in graph.output} == {FLOAT}
+    ids = {C.CANDIDATE_CLASS_IDS, C.CANDIDATE_ANCHOR_IDS, C.CANDIDATE_LEVEL_IDS}
+    assert {o.type.tensor_type.elem_type for o in graph.output if o.name not in ids} == {FLOAT}
+    assert fp16.has_candidates
     names = [n.name for n in graph.node]
     assert len(names) == len(set(names))
     assert demo_fp16.stat().st_size < 0.55 * DEMO.stat().st_size  # the weights are half size
@@ -68,6 +70,9 @@ def test_body_runs_in_fp16_and_decoding_in_fp32(demo_fp16: Path) -> None:
     ops = {n.op_type: n for n in model.graph.node}
     assert types[ops["Exp"].output[0]] == FLOAT  # box sizes: exp(delta) * anchor, in fp32
     assert types[ops["Sigmoid"].output[0]] == FLOAT
+    # contract v2's candidate selection reads the fp32 scores and boxes and stays fp32
+    selection = [n for n in model.graph.node if n.op_type in ("TopK", "GatherND")]
+    assert len(selection) == 6 and all(types[n.input[0]] == FLOAT and types[n.output[0]] == FLOAT for n in selection)
     # the input pixels are not rounded to fp16 before preprocessing
     image_consumers = [n for n in model.graph.node if "image" in n.input]
     assert image_consumers and all(n.op_type != "Cast" for n in image_consumers)

@@ -78,7 +78,8 @@ def test_exported_metadata_follows_the_contract(tiny_onnx, tiny_config) -> None:
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(tiny_onnx), load_external_data=False).metadata_props}
-    assert meta[C.KEY_VERSION] == str(C.CONTRACT_VERSION) == "1"
+    assert meta[C.KEY_VERSION] == str(C.CONTRACT_VERSION) == "2"
+    assert json.loads(meta[C.KEY_CANDIDATES]) == {"topk_per_level": 1000}
     assert json.loads(meta[C.KEY_CLASSES]) == list(TINY_CLASSES)
     assert json.loads(meta[C.KEY_LEVELS]) == [["P3", 8], ["P4", 16], ["P5", 32], ["P6", 64], ["P7", 128]]
     assert from_dict(AnchorConfig, json.loads(meta[C.KEY_ANCHORS])) == tiny_config.anchors
@@ -90,7 +91,7 @@ def test_exported_metadata_follows_the_contract(tiny_onnx, tiny_config) -> None:
 
 def test_read_contract_accepts_the_export(tiny_onnx) -> None:
     contract = C.read_contract(tiny_onnx)
-    assert contract.version == 1
+    assert contract.version == 2 and contract.has_candidates
     assert contract.class_names == TINY_CLASSES
     assert [(lv.name, lv.stride) for lv in contract.levels] == [("P3", 8), ("P4", 16), ("P5", 32), ("P6", 64), ("P7", 128)]
     assert contract.anchors_per_cell == 9
@@ -103,7 +104,7 @@ def test_exported_graph_has_the_contract_inputs_and_outputs(tiny_onnx) -> None:
 
     graph = onnx.load(str(tiny_onnx)).graph
     assert [i.name for i in graph.input] == ["image"]
-    assert [o.name for o in graph.output] == ["boxes", "scores", "P3", "P4", "P5", "P6", "P7"]
+    assert [o.name for o in graph.output] == ["boxes", "scores", "P3", "P4", "P5", "P6", "P7", *C.CANDIDATE_OUTPUTS]
     assert C.contract_from_proto(onnx.load(str(tiny_onnx)), tiny_onnx).num_classes == 3
     # no deprecated Resize modes (onnxruntime warns about tf_half_pixel_for_nn)
     modes = [a.s.decode() for n in graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "coordinate_transformation_mode"]
@@ -167,3 +168,29 @@ def test_resnet50_export_matches_tensorflow(tmp_path, record_property) -> None:
         assert diffs["boxes"] <= BOX_TOL
         assert diffs["scores"] <= SCORE_TOL
         assert max(diffs[f"{n}_relative"] for n in config.anchors.level_names) <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(2, 200, 328), (1, 640, 640)], ids=lambda s: "x".join(map(str, s)))
+def test_in_graph_candidates_equal_host_extraction(tiny_onnx, tiny_config, shape) -> None:
+    """Contract v2: the graph's per-level TopK keeps exactly what extract_candidates keeps
+    from the same run's dense outputs (top 1000 per level above the floor), for every image
+    of a batch and at several floors. The test weights put more than 1000 pairs of P3 above
+    the floor, so the per-level cut really happens."""
+    from model.postprocess import TOPK_PER_LEVEL, candidates_from_selection, extract_candidates
+
+    images = _images(*shape, seed=5)
+    names = ["boxes", "scores", *C.CANDIDATE_OUTPUTS]
+    boxes, scores, *selected = ort_session(tiny_onnx).run(names, {"image": images})
+    offsets = anchor_offsets(level_shapes(shape[1:], tiny_config.anchors.strides), tiny_config.anchors.anchors_per_cell)
+    cut = False
+    for i in range(shape[0]):
+        for floor in (0.05, 0.01, 0.3):
+            host = extract_candidates(boxes[i], scores[i], anchor_offsets=offsets, floor=floor)
+            graph = candidates_from_selection(*(a[i] for a in selected), floor=floor)
+            assert len(graph) == len(host) > 0
+            for name in ("boxes", "scores", "class_ids", "anchor_ids", "level_ids"):
+                np.testing.assert_array_equal(getattr(graph, name), getattr(host, name), err_msg=name)
+            counts = np.bincount(host.level_ids, minlength=5)
+            assert counts.max() <= TOPK_PER_LEVEL
+            cut |= bool(counts.max() == TOPK_PER_LEVEL)
+    assert cut

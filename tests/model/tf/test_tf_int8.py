@@ -10,6 +10,7 @@ import numpy as np
 
 from model import contract as C
 from model.imageio import list_images, load_image
+from model.postprocess import extract_candidates
 from model.runtime import Detector
 
 
@@ -26,12 +27,20 @@ def test_int8_export_keeps_the_contract_and_tracks_fp32(tiny_onnx: Path, tiny_da
     assert provenance["quantization"] == "int8 static QDQ, 8 calibration images"
     import onnx
 
-    ops = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
+    graph = onnx.load(str(int8_path)).graph
+    ops = {node.op_type for node in graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # contract v2's candidate selection is left unquantized: it reads fp32 scores and boxes
+    assert contract.has_candidates
+    dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    selection = [n for n in graph.node if n.op_type in ("TopK", "GatherND")]
+    assert len(selection) == 6 and not any(name in dequantized for n in selection for name in n.input)
 
     fp32, int8 = Detector.load(tiny_onnx, providers=["cpu"]), Detector.load(int8_path, providers=["cpu"])
     for image in images[:3]:
         a, b = fp32.run(image, size=128), int8.run(image, size=128)
+        lean = int8.run(image, size=128, features=False)  # in-graph candidates = host extraction
+        np.testing.assert_array_equal(lean.candidates.scores, extract_candidates(b.boxes, b.scores, anchor_offsets=b.anchor_offsets).scores)
         assert a.scores.shape == b.scores.shape and a.boxes.shape == b.boxes.shape
         # int8 activations: scores within a few hundredths (99th percentile), boxes within a
         # few pixels
