@@ -93,6 +93,11 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", type=_positive_int, default=100, help="max detections per image (default 100)")
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size: longest side in pixels (default: the model's)")
     parser.add_argument("--providers", default=None, help="comma list, e.g. cuda,cpu or tensorrt,cuda,cpu (default cuda,cpu)")
+    _add_batch(parser)
+
+
+def _add_batch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=_positive_int, default=None, help="images per network call (default: 8 on a GPU, 1 on the CPU)")
 
 
 def cli_detect(args: argparse.Namespace) -> int:
@@ -107,7 +112,7 @@ def cli_detect(args: argparse.Namespace) -> int:
     nms = NmsConfig(score_thresh=args.score, iou_thresh=args.iou, max_per_class=args.max, max_total=args.max)
     started = time.perf_counter()
     with tqdm(total=len(images), unit="img", desc="detect") as bar:
-        summary = detect_images(images, detector, out_dir=args.out, fmt=args.format, nms=nms, size=args.size, progress=_tqdm_progress(bar))
+        summary = detect_images(images, detector, out_dir=args.out, fmt=args.format, nms=nms, size=args.size, progress=_tqdm_progress(bar), batch=args.batch)
     errors += summary.errors
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
@@ -161,6 +166,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size (default: the model's)")
     parser.add_argument("--providers", default=None, help="providers to try (default cuda,cpu)")
+    _add_batch(parser)
 
 
 def cli_evaluate(args: argparse.Namespace) -> int:
@@ -177,7 +183,7 @@ def cli_evaluate(args: argparse.Namespace) -> int:
         return _fail(f"{args.data}: no labelled images ({args.format})")
     detector = _load_detector(args)
     with tqdm(total=len(items), unit="img", desc="evaluate") as bar:
-        result = evaluate_detector(detector, items, size=args.size, progress=_tqdm_progress(bar))
+        result = evaluate_detector(detector, items, size=args.size, progress=_tqdm_progress(bar), batch=args.batch)
     print(result.format())
     return 0
 

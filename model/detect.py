@@ -1,8 +1,9 @@
 """Batch detection of images and folders (``retinanet-studio detect``); never imports TensorFlow.
 
-Three stages overlap: a thread pool decodes the next images while the network runs on the
-current one, and a writer thread saves label files while the network runs on the next.
-onnxruntime releases the GIL during ``session.run``, so the stages really run in parallel.
+Three stages overlap: a thread pool decodes and letterboxes the next images while the
+network runs on the current batch (model.pipeline: ``batch`` images per network call), and a
+writer thread saves label files while the network runs on the next. onnxruntime releases the
+GIL during ``session.run``, so the stages really run in parallel.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label, atomic_write_text, save_dataset
+from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches
 from model.postprocess import Detections, select
 from model.runtime import Detector
 
 OUTPUT_FORMATS = ("voc", "yolo", "coco", "json")
-PREFETCH = 3  # images decoded ahead of the network
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[ImageReadError]]:
@@ -88,16 +89,6 @@ class DetectSummary:
     network_ms: list[float] = field(default_factory=list)
 
 
-def _decoded(paths: Sequence[Path], pool: ThreadPoolExecutor) -> Iterator[tuple[Path, Future]]:
-    """(path, future of the decoded image), keeping at most PREFETCH decodes in flight."""
-    pending: list[tuple[Path, Future]] = []
-    for path in paths:
-        pending.append((path, pool.submit(load_image, path)))
-        if len(pending) > PREFETCH:
-            yield pending.pop(0)
-    yield from pending
-
-
 def detect_images(
     paths: Sequence[Path],
     detector: Detector,
@@ -108,9 +99,11 @@ def detect_images(
     size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    batch: int | None = None,
 ) -> DetectSummary:
     """Detect every image of ``paths`` and write one label set per image into ``out_dir``
-    (COCO: one ``annotations.json``). Unreadable images are skipped and reported."""
+    (COCO: one ``annotations.json``). Unreadable images are skipped and reported.
+    ``batch``: images per network call (default :func:`model.pipeline.default_batch`)."""
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unknown output format {fmt!r}; choose from {OUTPUT_FORMATS}")
     try:
@@ -149,20 +142,28 @@ def detect_images(
     write_thread = threading.Thread(target=writer, name="detect-writer", daemon=True)
     write_thread.start()
     try:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="detect-decode") as pool:
-            for done, (path, future) in enumerate(_decoded(paths, pool), start=1):
+        batch = batch or default_batch(detector)
+        with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="detect-decode") as pool:
+            done = 0
+            jobs = [(path, path) for path in paths]
+            for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
                 if cancelled is not None and cancelled():
                     break
-                label_name = path.stem if fmt != "coco" else str(path.resolve())
-                try:
-                    if label_name in owners:
-                        raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
-                    image = future.result()
-                except (ImageReadError, LabelWriteError) as exc:
-                    summary.errors.append(exc)
-                else:
-                    owners[label_name] = path
-                    output = detector.run(image, size=size, features=False)  # labels need no pyramid
+                ready = []
+                for path, future in group:
+                    label_name = path.stem if fmt != "coco" else str(path.resolve())
+                    try:
+                        if label_name in owners:
+                            raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
+                        prepared = future.result()
+                    except (ImageReadError, LabelWriteError) as exc:
+                        summary.errors.append(exc)
+                    else:
+                        owners[label_name] = path
+                        ready.append((path, prepared))
+                # labels need no pyramid and no dense outputs: a v2 model copies only its candidates
+                outputs = detector.run_prepared([p for _, p in ready], pad_batch_to=pad_batch_to(detector, batch))
+                for (path, prepared), output in zip(ready, outputs):
                     dets = select(
                         output.candidates,
                         score_thresh=nms.score_thresh,
@@ -170,12 +171,13 @@ def detect_images(
                         max_per_class=nms.max_per_class,
                         max_total=nms.max_total,
                     )
-                    height, width = image.shape[:2]
+                    height, width = prepared.image_hw
                     item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
                     writes.put((path, item, dets))
                     summary.images += 1
                     summary.detections += len(dets)
                     summary.network_ms.append(output.timings_ms["network"])
+                done += len(group)
                 if progress is not None:
                     progress(done, len(paths))
     finally:

@@ -451,27 +451,46 @@ class Detector:
         dense: bool | None = None,
         pad_batch_to: int | None = None,
     ) -> list[NetworkOutput]:
-        """One network call on several :meth:`prepare`-d images (one inference size; canvases
-        of different shapes are padded to the largest, which a fixed canvas never needs);
-        one NetworkOutput each. ``pad_batch_to``: fill the batch up with blank canvases to
-        this many (a GPU then sees one batch shape, the last batch of a folder included).
-        ``floor``, ``features``, ``dense``: see :meth:`run` (here ``features`` defaults to
-        False: batches are for the hot paths)."""
+        """One network call per canvas shape on several :meth:`prepare`-d images of one
+        inference size (a fixed canvas gives one shape, hence one call); one NetworkOutput
+        each, in order, each what :meth:`run` gives for that image. ``pad_batch_to``: fill a
+        call up with blank canvases to this many (a GPU then sees one batch shape, the last
+        batch of a folder included). ``floor``, ``features``, ``dense``: see :meth:`run`
+        (here ``features`` defaults to False: batches are for the hot paths)."""
         if not prepared:
             return []
         sizes = {p.size for p in prepared}
         if len(sizes) != 1:
             raise ValueError(f"one inference size per batch, got {sorted(sizes)}")
-        (size,) = sizes
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, item in enumerate(prepared):
+            by_shape.setdefault(item.canvas.shape, []).append(index)
+        results: list[NetworkOutput | None] = [None] * len(prepared)
+        for indices in by_shape.values():
+            outputs = self._run_same_shape([prepared[i] for i in indices], floor=floor, features=features, dense=dense, pad_batch_to=pad_batch_to)
+            for index, output in zip(indices, outputs):
+                results[index] = output
+        return results  # type: ignore[return-value] - every index was filled
+
+    def _run_same_shape(
+        self,
+        prepared: Sequence[PreparedImage],
+        *,
+        floor: float | None,
+        features: bool,
+        dense: bool | None,
+        pad_batch_to: int | None,
+    ) -> list[NetworkOutput]:
+        """:meth:`run_prepared` for canvases of one shape: one network call."""
+        size = prepared[0].size
         dense = features if dense is None else dense
         floor = CANDIDATE_FLOOR if floor is None else float(floor)
         t1 = time.perf_counter()
-        height = max(p.canvas.shape[0] for p in prepared)
-        width = max(p.canvas.shape[1] for p in prepared)
+        height, width = prepared[0].canvas.shape[:2]
         count = max(len(prepared), pad_batch_to or 0)
         batch = np.zeros((count, height, width, 3), np.float32)
         for i, item in enumerate(prepared):
-            batch[i, : item.canvas.shape[0], : item.canvas.shape[1]] = item.canvas
+            batch[i] = item.canvas
         names = self._names(dense=dense, features=features)
         try:
             outputs = dict(zip(names, self._run_session(names, batch)))

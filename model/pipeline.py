@@ -1,0 +1,71 @@
+"""Batched, pipelined inference over many images (``detect`` and ``evaluate``); no TensorFlow.
+
+Worker threads decode and letterbox the next images (``Detector.prepare``: cv2 and PIL
+release the GIL) while the network runs on the current batch, and ``batch`` images go into
+one network call. On a GPU a batch of 8 on one fixed canvas keeps the device busy and the
+input shape constant (the last, short batch is padded with blank canvases); on the CPU one
+image per call is the default: onnxruntime already spreads one image over all cores, and
+batching measured no faster there (README, Performance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from model.runtime import Detector, PreparedImage
+
+GPU_BATCH = 8
+CPU_BATCH = 1
+DECODE_WORKERS = 2
+
+Key = TypeVar("Key")
+
+
+def default_batch(detector: Detector) -> int:
+    """Images per network call when the user does not say: 8 on CUDA / TensorRT, 1 on the CPU."""
+    return GPU_BATCH if detector.on_gpu else CPU_BATCH
+
+
+def pad_batch_to(detector: Detector, batch: int) -> int | None:
+    """What to fill a short batch up to: ``batch`` on a GPU (one input shape), else nothing."""
+    return batch if detector.on_gpu and detector.fixed_canvas else None
+
+
+def prepared_batches(
+    jobs: Sequence[tuple[Key, Path]],
+    detector: Detector,
+    *,
+    load_image: Callable[[Path], np.ndarray],
+    pool: ThreadPoolExecutor,
+    batch: int,
+    size: int | None = None,
+) -> Iterator[list[tuple[Key, Future[PreparedImage]]]]:
+    """Groups of ``batch`` (key, future of the decoded and letterboxed image), in order.
+
+    Decoding runs on ``pool`` up to two batches ahead of the group being handed out; a
+    future raises what ``load_image`` raised (an unreadable image) when asked for its result."""
+    if batch <= 0:
+        raise ValueError(f"batch must be positive, got {batch}")
+
+    def prepare(path: Path) -> PreparedImage:
+        return detector.prepare(load_image(path), size=size)
+
+    ahead = 2 * batch + DECODE_WORKERS
+    pending: list[tuple[Key, Future[PreparedImage]]] = []
+    try:
+        for key, path in jobs:
+            pending.append((key, pool.submit(prepare, path)))
+            if len(pending) >= ahead + batch:
+                group, pending = pending[:batch], pending[batch:]
+                yield group
+        while pending:
+            group, pending = pending[:batch], pending[batch:]
+            yield group
+    finally:  # stopped early (cancelled): drop the decodes not started yet
+        for _, future in pending:
+            future.cancel()
