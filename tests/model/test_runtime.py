@@ -13,7 +13,7 @@ from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
 from model.postprocess import select
 from model.runtime import CPU, CUDA, Detector, InferenceSizeError, choose_providers, letterbox, letterbox_size, square_canvas
-from tests.model.onnx_fakes import ANCHORS, cuda_detector, red_square_image
+from tests.model.onnx_fakes import ANCHORS, red_square_image
 
 
 @pytest.mark.parametrize(
@@ -121,15 +121,6 @@ def test_detections_land_on_the_object_and_keep_their_anchor(cpu_detector: Detec
 def test_run_refuses_a_non_rgb_image(cpu_detector: Detector) -> None:
     with pytest.raises(ValueError, match=r"\(H, W, 3\)"):
         cpu_detector.run(np.zeros((32, 32), np.uint8))
-
-
-@pytest.mark.gpu
-def test_cuda_detector_matches_cpu(contract_model: Path, cpu_detector: Detector) -> None:
-    detector = cuda_detector(contract_model)
-    image = red_square_image()
-    gpu, cpu = detector.run(image), cpu_detector.run(image)
-    np.testing.assert_allclose(gpu.boxes, cpu.boxes, atol=1e-3)
-    np.testing.assert_allclose(gpu.scores, cpu.scores, atol=1e-4)
 
 
 @pytest.mark.parametrize(("image_hw", "size"), [((200, 300), 256), ((400, 150), 300), ((60, 700), 448), ((512, 512), 512)])
