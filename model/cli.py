@@ -97,7 +97,7 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_batch(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch", type=_positive_int, default=None, help="images per network call (default: 8 on a GPU, 1 on the CPU)")
+    parser.add_argument("--batch", type=_positive_int, default=None, help="images per network call (default 8)")
 
 
 def cli_detect(args: argparse.Namespace) -> int:

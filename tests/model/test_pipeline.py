@@ -114,8 +114,8 @@ def test_run_prepared_pads_a_short_batch_and_returns_one_output_per_image(cpu_de
     assert fixed.run_prepared([]) == []
 
 
-def test_default_batch_is_one_on_the_cpu_and_eight_on_a_gpu(cpu_detector: Detector) -> None:
-    assert default_batch(cpu_detector) == CPU_BATCH == 1 and pad_batch_to(cpu_detector, 8) is None
+def test_default_batch_is_eight_and_only_a_gpu_pads_short_batches(cpu_detector: Detector) -> None:
+    assert default_batch(cpu_detector) == CPU_BATCH == 8 and pad_batch_to(cpu_detector, 8) is None
     gpu_like = Detector(cpu_detector.session, cpu_detector.contract, [])
     gpu_like.on_gpu, gpu_like.fixed_canvas = True, True  # what Detector sets for CUDA / TensorRT sessions
     assert default_batch(gpu_like) == GPU_BATCH == 8 and pad_batch_to(gpu_like, 8) == 8
