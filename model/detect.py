@@ -145,12 +145,13 @@ def detect_images(
         batch = batch or default_batch(detector)
         with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="detect-decode") as pool:
             done = 0
+            stop = False
             jobs = [(path, path) for path in paths]
             for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
-                if cancelled is not None and cancelled():
+                if stop or (cancelled is not None and cancelled()):
                     break
-                ready = []
-                for path, future in group:
+                ready = {}  # position in the group -> (path, prepared)
+                for position, (path, future) in enumerate(group):
                     label_name = path.stem if fmt != "coco" else str(path.resolve())
                     try:
                         if label_name in owners:
@@ -160,26 +161,33 @@ def detect_images(
                         summary.errors.append(exc)
                     else:
                         owners[label_name] = path
-                        ready.append((path, prepared))
+                        ready[position] = (path, prepared)
                 # labels need no pyramid and no dense outputs: a v2 model copies only its candidates
-                outputs = detector.run_prepared([p for _, p in ready], pad_batch_to=pad_batch_to(detector, batch))
-                for (path, prepared), output in zip(ready, outputs):
-                    dets = select(
-                        output.candidates,
-                        score_thresh=nms.score_thresh,
-                        iou_thresh=nms.iou_thresh,
-                        max_per_class=nms.max_per_class,
-                        max_total=nms.max_total,
-                    )
-                    height, width = prepared.image_hw
-                    item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
-                    writes.put((path, item, dets))
-                    summary.images += 1
-                    summary.detections += len(dets)
-                    summary.network_ms.append(output.timings_ms["network"])
-                done += len(group)
-                if progress is not None:
-                    progress(done, len(paths))
+                outputs = detector.run_prepared([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
+                by_position = dict(zip(ready, outputs))
+                for position in range(len(group)):  # image by image: progress and cancel as without batches
+                    if position in by_position:
+                        if cancelled is not None and cancelled():
+                            stop = True
+                            break
+                        path, prepared = ready[position]
+                        output = by_position[position]
+                        dets = select(
+                            output.candidates,
+                            score_thresh=nms.score_thresh,
+                            iou_thresh=nms.iou_thresh,
+                            max_per_class=nms.max_per_class,
+                            max_total=nms.max_total,
+                        )
+                        height, width = prepared.image_hw
+                        item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
+                        writes.put((path, item, dets))
+                        summary.images += 1
+                        summary.detections += len(dets)
+                        summary.network_ms.append(output.timings_ms["network"])
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(paths))
     finally:
         writes.put(None)
         write_thread.join()
