@@ -20,7 +20,7 @@ from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label, atomic_write_text, save_dataset
-from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches
+from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
 from model.postprocess import Detections, select
 from model.runtime import Detector
 
@@ -143,6 +143,7 @@ def detect_images(
     write_thread.start()
     try:
         batch = batch or default_batch(detector)
+        warm_up_for_batches(detector, batch=batch, size=size)
         with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="detect-decode") as pool:
             done = 0
             stop = False

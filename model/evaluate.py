@@ -151,7 +151,7 @@ def evaluate_detector(
     from concurrent.futures import ThreadPoolExecutor
 
     from model.imageio import load_image
-    from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches
+    from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
     from model.postprocess import select
 
     class_names = list(detector.contract.class_names)
@@ -159,6 +159,7 @@ def evaluate_detector(
     gts, gcs, preds, sizes = [], [], [], []
     done = 0
     jobs = [(item, item.image_path) for item in items]
+    warm_up_for_batches(detector, batch=batch, size=size)
     with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="evaluate-decode") as pool:
         for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
             prepared = [future.result() for _, future in group]

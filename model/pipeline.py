@@ -39,6 +39,13 @@ def pad_batch_to(detector: Detector, batch: int) -> int | None:
     return batch if detector.on_gpu and detector.fixed_canvas else None
 
 
+def warm_up_for_batches(detector: Detector, *, batch: int, size: int | None = None) -> None:
+    """On a GPU, one blank run at the batch's shape before the first real batch, so that cuDNN
+    (or TensorRT) tunes for it once, off the progress bar's first step. Nothing on the CPU."""
+    if detector.on_gpu and detector.fixed_canvas:
+        detector.warm_up(size=size, batch=batch)
+
+
 def prepared_batches(
     jobs: Sequence[tuple[Key, Path]],
     detector: Detector,

@@ -119,3 +119,26 @@ def test_default_batch_is_eight_and_only_a_gpu_pads_short_batches(cpu_detector: 
     gpu_like = Detector(cpu_detector.session, cpu_detector.contract, [])
     gpu_like.on_gpu, gpu_like.fixed_canvas = True, True  # what Detector sets for CUDA / TensorRT sessions
     assert default_batch(gpu_like) == GPU_BATCH == 8 and pad_batch_to(gpu_like, 8) == 8
+
+
+def test_a_gpu_detect_tunes_once_for_the_batch_shape_before_the_first_batch(cpu_detector: Detector, tmp_path: Path) -> None:
+    shapes: list[tuple[int, ...]] = []
+
+    class Spy:  # records the input shape of every network call
+        def __getattr__(self, name: str):
+            return getattr(cpu_detector.session, name)
+
+        def run(self, names, feed):
+            shapes.append(feed["image"].shape)
+            return cpu_detector.session.run(names, feed)
+
+    paths = _folder(tmp_path / "images")
+    gpu_like = Detector(Spy(), cpu_detector.contract, [], fixed_canvas=True)
+    gpu_like.on_gpu = True  # what Detector sets for CUDA / TensorRT sessions
+    detect_images(paths, gpu_like, out_dir=tmp_path / "out", fmt="voc", nms=NMS, size=256, batch=4)
+    assert shapes == [(4, 256, 256, 3)] * 3  # the warm-up, then two batches, the short one padded
+    shapes.clear()
+    cpu_like = Detector(Spy(), cpu_detector.contract, [])
+    detect_images(paths, cpu_like, out_dir=tmp_path / "out2", fmt="voc", nms=NMS, size=256, batch=4)
+    assert len(shapes) >= 2 and all(shape[0] <= 4 for shape in shapes)  # no warm-up, no padding on the CPU
+    assert sum(shape[0] for shape in shapes) == len(SHAPES)
