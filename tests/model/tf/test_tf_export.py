@@ -194,3 +194,42 @@ def test_in_graph_candidates_equal_host_extraction(tiny_onnx, tiny_config, shape
             assert counts.max() <= TOPK_PER_LEVEL
             cut |= bool(counts.max() == TOPK_PER_LEVEL)
     assert cut
+
+
+def test_reexport_upgrades_a_v1_file_keeping_its_metadata(tiny_model, tiny_config, tiny_onnx, tmp_path) -> None:
+    """reexport_onnx (how the bundled demo model became v2): the run's weights exported again,
+    with the old file's metadata and provenance, as contract version 2 with the same outputs."""
+    import onnx
+
+    from model.runtime import Detector
+    from model.tf.export import reexport_onnx
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_config.json").write_text(tiny_config.to_json())
+    tiny_model.save_weights(run / "model.weights.h5")
+    old = onnx.load(str(tiny_onnx))  # made version 1: candidate nodes and outputs removed, metadata changed
+    kept = [n for n in old.graph.node if not n.name.startswith("candidates/")]
+    del old.graph.node[:]
+    old.graph.node.extend(kept)
+    outputs = [o for o in old.graph.output if o.name not in C.CANDIDATE_OUTPUTS]
+    del old.graph.output[:]
+    old.graph.output.extend(outputs)
+    meta = {p.key: p for p in old.metadata_props}
+    meta[C.KEY_VERSION].value = "1"
+    meta[C.KEY_DEFAULT_SIZE].value = "256"
+    meta[C.KEY_PROVENANCE].value = json.dumps({"data": "seed 1", "test_ap": 0.5})
+    old.metadata_props.remove(meta[C.KEY_CANDIDATES])
+    v1_path = tmp_path / "v1.onnx"
+    onnx.save(old, str(v1_path))
+    assert C.read_contract(v1_path).version == 1
+
+    reexport_onnx(v1_path, run, tmp_path / "v2.onnx", upgraded="to v2")
+    contract = C.read_contract(tmp_path / "v2.onnx")
+    assert contract.version == 2 and contract.default_size == 256
+    assert contract.provenance == {"data": "seed 1", "test_ap": 0.5, "upgraded": "to v2"}
+    image = np.random.default_rng(1).integers(0, 255, (150, 230, 3), dtype=np.uint8)
+    a = Detector.load(v1_path, providers=["cpu"]).run(image, size=128, features=False)
+    b = Detector.load(tmp_path / "v2.onnx", providers=["cpu"]).run(image, size=128, features=False)
+    assert len(a.candidates) == len(b.candidates) > 0
+    np.testing.assert_allclose(b.candidates.scores, a.candidates.scores, atol=1e-5)
