@@ -28,6 +28,9 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    from bench.machine import machine_line
+
+    print(machine_line())  # every figure below comes from this machine
 
     import cv2
     import numpy as np

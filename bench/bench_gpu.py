@@ -1,16 +1,28 @@
-"""Per-image latency in one run: CPU vs CUDA (plain run, IOBinding, features off), TensorRT fp16
-and an fp16 model on CUDA, same image, same process.
+"""GPU figures in one run: per-image latency (CPU, CUDA, TensorRT, fp16), device->host bytes per
+image, the bare device-resident ``session.run`` against the product's ``Detector.run``, and
+``detect`` throughput at batch 1 / 8 / 32. Runs on a CPU-only machine too (the CPU rows;
+every GPU row says why it cannot run).
 
     .venv/bin/python bench/bench_gpu.py --model M.onnx [--fp16 M16.onnx] [--size 640] [--runs 50]
-        [--image IMG] [--threads 0]
+        [--image IMG] [--threads 0] [--detect-images 300] [--batches 1,8,32] [--detect-cpu]
 
-Every configuration that can run here is loaded and warmed up (TensorRT builds or reads its
-fp16 engine then), then timed one image at a time, round-robin, so machine noise hits all
-alike. Latency is a whole ``Detector.run`` (letterbox, network, copies back, candidates);
-the ``network`` column is the part inside onnxruntime. Prints median and p90 per
-configuration, ratios against the CPU and CUDA-plain medians of this same run, and the
-largest score difference from the CPU. A configuration that cannot run prints one line
-saying why.
+Sections:
+
+1. Latency. Every configuration that can run here is loaded and warmed up (TensorRT builds
+   or reads its fp16 engine then), then timed one image at a time, round-robin, so machine
+   noise hits all alike. A row is a whole ``Detector.run`` (letterbox, network, copies back,
+   candidates) on the hot path (``features=False``: a contract-v2 model copies only its
+   candidates) or, for "+ dense + pyramid", what the layer viewer fetches. Median, p90,
+   the part inside onnxruntime, ratios, and the largest score difference from the CPU
+   (dense scores of one extra run on the same canvas).
+2. Bytes: what one image's outputs copy to the host, hot path and layer-viewer path.
+3. Bare: ``session.run`` alone on the same canvas through IOBinding, outputs left where the
+   provider computed them (CUDA memory on a GPU) and the input already there; the product's
+   hot-path ``Detector.run`` median over that, per provider (issue 14's goal: within 1.5x).
+4. ``detect``: ``model.detect.detect_images`` on ``--detect-images`` synthetic images
+   (320-512 px, written once to a temporary folder), one pass per batch size and provider,
+   in img/s (decode, letterbox, network, NMS and label writing all included). The CPU
+   provider runs it only with ``--detect-cpu`` (minutes for a ResNet50).
 
 The R50 files are larger than some transfer limits (fp32 ~138 MB, fp16 ~69 MB): export them
 where TensorFlow is (``retinanet-studio export --classes c0,...,c79 --size 640 --out
@@ -22,30 +34,33 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # model/ and bench/ from a checkout
 
 import numpy as np  # noqa: E402
 
+from bench.machine import machine_line  # noqa: E402
+
 SAMPLE = Path(__file__).resolve().parent.parent / "resources" / "samples" / "00000.jpg"
 WARMUP = 3
-CPU_LABEL, CUDA_LABEL = "CPU", "CUDA, run"
+CPU_LABEL, CUDA_LABEL = "CPU", "CUDA"
 
 
 @dataclass
 class Config:
     label: str
+    detector: object  # model.runtime.Detector
     run: Callable[[], object]  # one Detector.run on the bench image
     latency_ms: list[float] = field(default_factory=list)
     network_ms: list[float] = field(default_factory=list)
-    score_diff: float = 0.0  # max |score - CPU score| (nan: no CPU to compare with)
+    score_diff: float = float("nan")  # max |score - CPU score| on the same canvas
 
 
 def _first_line(exc: BaseException) -> str:
@@ -67,6 +82,50 @@ def _tensorrt_missing() -> str | None:
     return "TensorRT libraries (libnvinfer) cannot be loaded (pip install tensorrt)"
 
 
+def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[float, str]:  # noqa: ANN001 - a Detector
+    """Median ms of ``session.run`` alone on ``image``'s canvas, through IOBinding with the
+    input already on the provider's device and the hot path's outputs left there; and where."""
+    import onnxruntime as ort
+
+    from model import contract as C
+    from model.runtime import CPU
+
+    session = detector.session
+    device = "cpu" if detector.providers[0] == CPU else "cuda"
+    batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
+    names = list(C.CANDIDATE_OUTPUTS) if detector.contract.has_candidates else [C.BOXES, C.SCORES]
+    binding = session.io_binding()
+    binding.bind_ortvalue_input(C.INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(batch, device, 0))
+    for name in names:
+        binding.bind_output(name, device)
+    times = []
+    for i in range(runs + WARMUP):
+        binding.synchronize_inputs()
+        started = time.perf_counter()
+        session.run_with_iobinding(binding)
+        binding.synchronize_outputs()
+        if i >= WARMUP:
+            times.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(times), device
+
+
+def detect_throughput(detector, folder: Path, *, batch: int, size: int) -> tuple[float, float]:  # noqa: ANN001 - a Detector
+    """(img/s, seconds) of ``detect_images`` over ``folder`` with ``batch`` images per call."""
+    from model.config import NmsConfig
+    from model.detect import detect_images
+    from model.imageio import list_images
+
+    paths = list_images(folder)
+    detector.warm_up(size=size, batch=batch)  # what a real run pays once, at load
+    with tempfile.TemporaryDirectory(prefix="bench_gpu_detect_") as out:
+        started = time.perf_counter()
+        summary = detect_images(paths, detector, out_dir=Path(out), fmt="voc", nms=NmsConfig(), size=size, batch=batch)
+        seconds = time.perf_counter() - started
+    if summary.errors:
+        raise RuntimeError(f"detect reported {len(summary.errors)} errors, first: {summary.errors[0]}")
+    return summary.images / seconds, seconds
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="a contract model (fp32)")
@@ -75,6 +134,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=50, help="timed runs per configuration")
     parser.add_argument("--image", type=Path, default=None, help="image to detect (default: a bundled sample, else noise)")
     parser.add_argument("--threads", type=int, default=0, help="CPU provider intra-op threads (0 = all cores)")
+    parser.add_argument("--detect-images", type=int, default=300, help="synthetic images for the detect throughput (0: skip)")
+    parser.add_argument("--batches", default="1,8,32", help="detect batch sizes")
+    parser.add_argument("--detect-cpu", action="store_true", help="also time detect on the CPU provider")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -89,24 +151,25 @@ def main() -> int:
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(machine_line())
     print(
         f"{args.model.name} at {args.size} px, image {image_path.name if image_path else 'noise'} {image.shape[1]}x{image.shape[0]},"
-        f" {args.runs} runs each; onnxruntime {ort.__version__} ({', '.join(ort.get_available_providers())}); {os.cpu_count()} CPU cores"
+        f" {args.runs} runs each; onnxruntime {ort.__version__} ({', '.join(ort.get_available_providers())})"
     )
 
     configs: list[Config] = []
     unavailable: list[str] = []
 
-    def add(label: str, detector: Detector, features: bool = True) -> None:
-        configs.append(Config(label, lambda: detector.run(image, size=args.size, features=features)))
+    def add(label: str, detector: Detector, features: bool = False) -> None:
+        configs.append(Config(label, detector, lambda: detector.run(image, size=args.size, features=features)))
 
-    def load(path: Path, providers: list[str], wanted: str) -> tuple[Detector | None, str]:
+    def load(path: Path, providers: list[str], wanted: str, **kwargs: object) -> tuple[Detector | None, str]:
         """A Detector on ``path`` whose first provider is ``wanted``, or None and why not."""
         chosen, notes = choose_providers(providers)
         if wanted not in chosen:
             return None, "; ".join(notes) or f"{wanted} not chosen"
         try:
-            detector = Detector.load(path, providers=providers, threads=args.threads)
+            detector = Detector.load(path, providers=providers, threads=args.threads, **kwargs)
         except StudioError as exc:
             return None, _first_line(exc)
         if detector.providers[0] != wanted:
@@ -118,15 +181,20 @@ def main() -> int:
         print(f"error: {why}", file=sys.stderr)
         return 2
     add(CPU_LABEL, cpu)
-    add("CPU, features off", cpu, features=False)
+    add(f"{CPU_LABEL} + dense + pyramid", cpu, features=True)
     cuda, why = load(args.model, ["cuda"], CUDA)
-    cuda_ways = ((CUDA_LABEL, False, True), ("CUDA, IOBinding", True, True), ("CUDA, IOBinding, features off", True, False))
-    for label, io_binding, features in cuda_ways:  # one session, three ways of calling it
-        if cuda is None:
-            unavailable.append(f"{label}: {why}")
+    if cuda is None:
+        unavailable += [f"{CUDA_LABEL}: {why}", f"{CUDA_LABEL}, IOBinding (host buffers): {why}"]
+    else:
+        add(CUDA_LABEL, cuda)
+        add(f"{CUDA_LABEL} + dense + pyramid", cuda, features=True)
+        add(f"{CUDA_LABEL}, IOBinding (host buffers)", Detector(cuda.session, cuda.contract, cuda.provider_notes, io_binding=True))
+        exact, why = load(args.model, ["cuda"], CUDA, cuda_options={"use_tf32": 0})
+        if exact is None:
+            unavailable.append(f"{CUDA_LABEL}, TF32 off: {why}")
         else:
-            add(label, Detector(cuda.session, cuda.contract, cuda.provider_notes, io_binding=io_binding), features)
-    trt_label = "TensorRT fp16, IOBinding"
+            add(f"{CUDA_LABEL}, TF32 off", exact)
+    trt_label = "TensorRT fp16"
     chosen, notes = choose_providers(["tensorrt"])
     if TENSORRT not in chosen:  # no driver, or not in this onnxruntime build
         unavailable.append(f"{trt_label}: {'; '.join(notes) or 'TensorRT not chosen'}")
@@ -139,7 +207,7 @@ def main() -> int:
         else:
             add(trt_label, trt)
     if args.fp16 is not None:
-        fp16_label = "fp16 model, CUDA, IOBinding"
+        fp16_label = "fp16 model, CUDA"
         fp16, why = load(args.fp16, ["cuda"], CUDA)
         if fp16 is None:
             unavailable.append(f"{fp16_label}: {why}")
@@ -147,24 +215,27 @@ def main() -> int:
             add(fp16_label, fp16)
 
     # Warm-up (TensorRT builds its engine here, cuDNN picks kernels), and each configuration's
-    # scores against the CPU's; a configuration failing here is dropped with one line.
-    reference = None
+    # dense scores against the CPU's on the same canvas; a configuration failing here is
+    # dropped with one line.
+    references: dict[tuple[int, int], np.ndarray] = {}
     for config in list(configs):
         started = time.perf_counter()
         try:
-            outputs = [config.run() for _ in range(WARMUP)]
+            for _ in range(WARMUP):
+                config.run()
+            dense = config.detector.run(image, size=args.size, features=False, dense=True)
         except Exception as exc:  # noqa: BLE001 - reported as one line, never a traceback
             unavailable.append(f"{config.label}: failed while warming up ({_first_line(exc)})")
             configs.remove(config)
             continue
         warm_s = time.perf_counter() - started
-        scores = outputs[-1].scores.astype(np.float32)
-        if config.label == CPU_LABEL:
-            reference = scores
-        elif reference is not None and scores.shape == reference.shape:
-            config.score_diff = float(np.abs(scores - reference).max())
-        else:
-            config.score_diff = float("nan")
+        if config.detector.providers[0] == CPU and dense.input_hw not in references:
+            references[dense.input_hw] = dense.scores
+        reference = references.get(dense.input_hw)
+        if reference is None:  # the GPU's fixed canvas: the CPU on that canvas, once
+            twin = Detector(cpu.session, cpu.contract, [], fixed_canvas=True)
+            reference = references.setdefault(dense.input_hw, twin.run(image, size=args.size, features=False, dense=True).scores)
+        config.score_diff = float(np.abs(dense.scores - reference).max()) if reference.shape == dense.scores.shape else float("nan")
         if warm_s > 10:
             print(f"{config.label}: warm-up took {warm_s:.0f} s (engine build or kernel search)")
 
@@ -175,6 +246,7 @@ def main() -> int:
             config.latency_ms.append((time.perf_counter() - t0) * 1e3)
             config.network_ms.append(output.timings_ms["network"])
 
+    print("\n1. latency per image (Detector.run; hot path = candidates only unless the label says more)")
     medians = {c.label: statistics.median(c.latency_ms) for c in configs}
     cpu_ms, cuda_ms = medians.get(CPU_LABEL), medians.get(CUDA_LABEL)
     width = max(len("configuration"), *(len(c.label) for c in configs))
@@ -190,7 +262,41 @@ def main() -> int:
         )
     for line in unavailable:
         print(f"{line} - not timed")
-    print("vs CPU / vs CUDA: that median over this one (above 1: faster); max dscore: largest |score - CPU score|")
+    print("vs CPU / vs CUDA: that median over this one (above 1: faster); max dscore: largest |score - CPU score|, same canvas")
+
+    print("\n2. device->host bytes per image")
+    for detector, label in ((cpu, CPU_LABEL), (cuda, CUDA_LABEL)):
+        if detector is None:
+            continue
+        lean = detector.run(image, size=args.size, features=False).fetched_bytes
+        full = detector.run(image, size=args.size, features=True).fetched_bytes
+        print(f"{label}: hot path {lean / 1e6:.3f} MB; with dense outputs and the pyramid (layer viewer) {full / 1e6:.1f} MB")
+
+    print("\n3. bare device-resident session.run vs the product (hot path, same canvas)")
+    for detector, label in ((cpu, CPU_LABEL), (cuda, CUDA_LABEL)):
+        if detector is None:
+            print(f"{label}: not available - not timed")
+            continue
+        bare_ms, device = bare_run_ms(detector, image, size=args.size, runs=args.runs)
+        product = medians.get(label)
+        ratio = f"{product / bare_ms:.2f}x" if product else "-"
+        print(f"{label}: bare session.run (outputs on {device}) {bare_ms:.2f} ms; Detector.run {product or float('nan'):.2f} ms; product/bare {ratio}")
+
+    if args.detect_images > 0:
+        from model.synth import write_dataset
+
+        batches = [int(b) for b in args.batches.split(",") if b.strip()]
+        print(f"\n4. detect on {args.detect_images} synthetic images (320-512 px) at {args.size} px: img/s per batch size")
+        with tempfile.TemporaryDirectory(prefix="bench_gpu_images_") as folder:
+            write_dataset(folder, count=args.detect_images, seed=5, fmt="voc")
+            for detector, label in ((cuda, CUDA_LABEL), (cpu if args.detect_cpu else None, CPU_LABEL)):
+                if detector is None:
+                    why = "not available" if label == CUDA_LABEL else "skipped (--detect-cpu to time it)"
+                    print(f"{label}: {why}")
+                    continue
+                for batch in batches:
+                    rate, seconds = detect_throughput(detector, Path(folder), batch=batch, size=args.size)
+                    print(f"{label}, batch {batch}: {rate:.1f} img/s ({seconds:.1f} s)")
     return 0
 
 

@@ -940,6 +940,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=("cold", "slider", "stall"), default=("cold", "slider", "stall"))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    from bench.machine import machine_line
+
+    print(machine_line())  # every figure below comes from this machine
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.model is not None and not args.model.is_file():
         print(f"error: {args.model}: not found", file=sys.stderr)

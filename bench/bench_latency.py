@@ -49,6 +49,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0 = all cores)")
     parser.add_argument("--keep", type=Path, default=None, help="folder to keep the exported models in")
     args = parser.parse_args()
+    from bench.machine import machine_line
+
+    print(machine_line())  # every figure below comes from this machine
 
     import tensorflow as tf
 

@@ -105,6 +105,11 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", type=_positive_int, default=100, help="max detections per image (default 100)")
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size: longest side in pixels (default: the model's)")
     parser.add_argument("--providers", default=None, help="comma list, e.g. cuda,cpu or tensorrt,cuda,cpu (default cuda,cpu)")
+    _add_batch(parser)
+
+
+def _add_batch(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch", type=_positive_int, default=None, help="images per network call (default 8)")
 
 
 def cli_detect(args: argparse.Namespace) -> int:
@@ -123,7 +128,7 @@ def cli_detect(args: argparse.Namespace) -> int:
     with tqdm(total=len(images), unit="img", desc="detect") as bar:
         summary = detect_images(
             images, detector, out_dir=args.out, fmt=args.format, nms=nms, size=args.size, progress=_tqdm_progress(bar),
-            existing=args.existing,
+            existing=args.existing, batch=args.batch,
         )
     if summary.existing_note:
         print(summary.existing_note)
@@ -196,6 +201,7 @@ def _add_evaluate(parser: argparse.ArgumentParser) -> None:
     _add_labels_dir(parser)
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size (default: the model's)")
     parser.add_argument("--providers", default=None, help="providers to try (default cuda,cpu)")
+    _add_batch(parser)
 
 
 def cli_evaluate(args: argparse.Namespace) -> int:
@@ -220,7 +226,7 @@ def cli_evaluate(args: argparse.Namespace) -> int:
             if label.name not in known:
                 unknown[label.name] = unknown.get(label.name, 0) + 1
     with tqdm(total=len(items), unit="img", desc="evaluate") as bar:
-        result = evaluate_detector(detector, items, size=args.size, progress=_tqdm_progress(bar))
+        result = evaluate_detector(detector, items, size=args.size, progress=_tqdm_progress(bar), batch=args.batch)
     print(result.format())
     if unknown:
         count = sum(unknown.values())

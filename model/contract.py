@@ -1,9 +1,13 @@
-"""The ONNX contract (version 1): what a ``.onnx`` file must hold for RetinaNet Studio.
+"""The ONNX contract (versions 1 and 2): what a ``.onnx`` file must hold for RetinaNet Studio.
 
 - input ``image``: float32 [N, H, W, 3], RGB 0..255, H and W dynamic;
 - outputs ``boxes`` [N, A, 4] xyxy input pixels (exports clip them to the input; the runtime clips
   to the image either way), ``scores`` [N, A, C] sigmoid, and one
   [N, h, w, F] activation per pyramid level (names and strides from the metadata);
+- version 2 adds the per-level best candidates selected inside the graph (see
+  model.candidate_graph): ``candidate_boxes`` [N, K, 4], ``candidate_scores`` [N, K] and
+  int64 ``candidate_class_ids`` / ``candidate_anchor_ids`` / ``candidate_level_ids`` [N, K];
+  the hot paths fetch only these. Version 1 files still load (candidates found on the host);
 - ``metadata_props``: the keys below. Everything here reads the file with ``onnx`` and
   never imports TensorFlow.
 """
@@ -20,9 +24,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnx
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2  # what exports write
+SUPPORTED_VERSIONS = (1, 2)
 INPUT_NAME = "image"
 BOXES, SCORES = "boxes", "scores"
+CANDIDATE_BOXES, CANDIDATE_SCORES = "candidate_boxes", "candidate_scores"
+CANDIDATE_CLASS_IDS, CANDIDATE_ANCHOR_IDS, CANDIDATE_LEVEL_IDS = "candidate_class_ids", "candidate_anchor_ids", "candidate_level_ids"
+# version 2's candidate outputs, in the order the runtime fetches them
+CANDIDATE_OUTPUTS = (CANDIDATE_BOXES, CANDIDATE_SCORES, CANDIDATE_CLASS_IDS, CANDIDATE_ANCHOR_IDS, CANDIDATE_LEVEL_IDS)
 
 # metadata_props keys
 KEY_VERSION = "retinanet_studio.contract_version"
@@ -33,6 +42,7 @@ KEY_DEFAULT_SIZE = "retinanet_studio.default_size"
 KEY_FEATURES = "retinanet_studio.feature_channels"
 KEY_MODEL_CONFIG = "retinanet_studio.model_config"  # JSON ModelConfig (for fine-tuning)
 KEY_PROVENANCE = "retinanet_studio.provenance"  # JSON: data, epochs, command, measured AP
+KEY_CANDIDATES = "retinanet_studio.candidates"  # version 2: JSON {"topk_per_level": 1000}
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,11 @@ class ModelContract:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def has_candidates(self) -> bool:
+        """Version 2: the graph selects the candidates (outputs CANDIDATE_OUTPUTS)."""
+        return self.version >= 2
 
     @property
     def provenance(self) -> dict:
@@ -130,8 +145,10 @@ def contract_from_proto(model_proto, path: str | Path) -> ModelContract:
     version_text = meta.get(KEY_VERSION)
     if version_text is None:
         raise _err(path, "no RetinaNet Studio metadata (contract version missing)")
-    if version_text != str(CONTRACT_VERSION):
-        raise _err(path, f"contract version {version_text} is not supported (expected {CONTRACT_VERSION})")
+    if version_text not in {str(v) for v in SUPPORTED_VERSIONS}:
+        supported = " or ".join(str(v) for v in SUPPORTED_VERSIONS)
+        raise _err(path, f"contract version {version_text} is not supported (expected {supported})")
+    version = int(version_text)
     classes = _json(meta, KEY_CLASSES, path)
     if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
         raise _err(path, "class names must be a non-empty list of strings")
@@ -166,7 +183,7 @@ def contract_from_proto(model_proto, path: str | Path) -> ModelContract:
     if inputs[0].type.tensor_type.elem_type != 1:  # onnx.TensorProto.FLOAT
         raise _err(path, f"input {INPUT_NAME!r} must be float32")
     outputs = {o.name: _dims(o) for o in graph.output}
-    expected = [BOXES, SCORES, *(lv.name for lv in levels)]
+    expected = [BOXES, SCORES, *(lv.name for lv in levels), *(CANDIDATE_OUTPUTS if version >= 2 else ())]
     missing = [n for n in expected if n not in outputs]
     if missing:
         raise _err(path, f"missing outputs {missing} (has {sorted(outputs)})")
@@ -180,9 +197,11 @@ def contract_from_proto(model_proto, path: str | Path) -> ModelContract:
     for level in levels:
         if len(outputs[level.name]) != 4:
             raise _err(path, f"pyramid output {level.name!r} must be [N, h, w, F], found {outputs[level.name]}")
+    if version >= 2:
+        _check_candidate_outputs(graph, outputs, path)
     return ModelContract(
         path=path,
-        version=CONTRACT_VERSION,
+        version=version,
         class_names=tuple(classes),
         levels=levels,
         anchors_per_cell=anchors_per_cell,
@@ -190,6 +209,20 @@ def contract_from_proto(model_proto, path: str | Path) -> ModelContract:
         feature_channels=features,
         metadata=meta,
     )
+
+
+def _check_candidate_outputs(graph, outputs: dict[str, list[int | str]], path: str) -> None:
+    """Version 2's candidate outputs: boxes [N, K, 4] float32, the rest [N, K] (scores
+    float32, ids int64)."""
+    types = {o.name: o.type.tensor_type.elem_type for o in graph.output}
+    dims = outputs[CANDIDATE_BOXES]
+    if len(dims) != 3 or (isinstance(dims[2], int) and dims[2] != 4) or types[CANDIDATE_BOXES] != 1:
+        raise _err(path, f"output {CANDIDATE_BOXES!r} must be float32 [N, K, 4], found {dims}")
+    for name in CANDIDATE_OUTPUTS[1:]:
+        want = 1 if name == CANDIDATE_SCORES else 7  # onnx.TensorProto.FLOAT / INT64
+        if len(outputs[name]) != 2 or types[name] != want:
+            kind = "float32" if want == 1 else "int64"
+            raise _err(path, f"output {name!r} must be {kind} [N, K], found {outputs[name]}")
 
 
 def read_contract(path: str | Path) -> ModelContract:

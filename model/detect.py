@@ -1,16 +1,17 @@
 """Batch detection of images and folders (``retinanet-studio detect``); never imports TensorFlow.
 
-Three stages overlap: a thread pool decodes the next images while the network runs on the
-current one, and a writer thread saves label files while the network runs on the next.
-onnxruntime releases the GIL during ``session.run``, so the stages really run in parallel.
+Three stages overlap: a thread pool decodes and letterboxes the next images while the
+network runs on the current batch (model.pipeline: ``batch`` images per network call), and a
+writer thread saves label files while the network runs on the next. onnxruntime releases the
+GIL during ``session.run``, so the stages really run in parallel.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,11 @@ from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label
 from model.labels.existing import LabelSetWriter
+from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
 from model.postprocess import Detections, select
 from model.runtime import Detector
 
 OUTPUT_FORMATS = ("voc", "yolo", "coco", "json")
-PREFETCH = 3  # images decoded ahead of the network
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[ImageReadError]]:
@@ -92,16 +93,6 @@ class DetectSummary:
     existing_note: str = ""
 
 
-def _decoded(paths: Sequence[Path], pool: ThreadPoolExecutor) -> Iterator[tuple[Path, Future]]:
-    """(path, future of the decoded image), keeping at most PREFETCH decodes in flight."""
-    pending: list[tuple[Path, Future]] = []
-    for path in paths:
-        pending.append((path, pool.submit(load_image, path)))
-        if len(pending) > PREFETCH:
-            yield pending.pop(0)
-    yield from pending
-
-
 def detect_images(
     paths: Sequence[Path],
     detector: Detector,
@@ -113,9 +104,11 @@ def detect_images(
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     existing: str = "skip",
+    batch: int | None = None,
 ) -> DetectSummary:
     """Detect every image of ``paths`` and write one label set per image into ``out_dir``
     (COCO: one ``annotations.json``). Unreadable images are skipped and reported.
+    ``batch``: images per network call (default :func:`model.pipeline.default_batch`).
 
     A label file that exists is never replaced unless asked: ``existing`` is ``"skip"``
     (those images are not detected; :attr:`DetectSummary.skipped`), ``"overwrite"`` or
@@ -157,35 +150,53 @@ def detect_images(
     write_thread = threading.Thread(target=writer, name="detect-writer", daemon=True)
     write_thread.start()
     try:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="detect-decode") as pool:
-            for done, (path, future) in enumerate(_decoded(paths, pool), start=1):
-                if cancelled is not None and cancelled():
+        batch = batch or default_batch(detector)
+        warm_up_for_batches(detector, batch=batch, size=size)
+        with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="detect-decode") as pool:
+            done = 0
+            stop = False
+            jobs = [(path, path) for path in paths]
+            for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
+                if stop or (cancelled is not None and cancelled()):
                     break
-                label_name = path.stem if fmt != "coco" else str(path.resolve())
-                try:
-                    if label_name in owners:
-                        raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
-                    image = future.result()
-                except (ImageReadError, LabelWriteError) as exc:
-                    summary.errors.append(exc)
-                else:
-                    owners[label_name] = path
-                    output = detector.run(image, size=size, features=False)  # labels need no pyramid
-                    dets = select(
-                        output.candidates,
-                        score_thresh=nms.score_thresh,
-                        iou_thresh=nms.iou_thresh,
-                        max_per_class=nms.max_per_class,
-                        max_total=nms.max_total,
-                    )
-                    height, width = image.shape[:2]
-                    item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
-                    writes.put((path, item, dets))
-                    summary.images += 1
-                    summary.detections += len(dets)
-                    summary.network_ms.append(output.timings_ms["network"])
-                if progress is not None:
-                    progress(done, len(paths))
+                ready = {}  # position in the group -> (path, prepared)
+                for position, (path, future) in enumerate(group):
+                    label_name = path.stem if fmt != "coco" else str(path.resolve())
+                    try:
+                        if label_name in owners:
+                            raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
+                        prepared = future.result()
+                    except (ImageReadError, LabelWriteError) as exc:
+                        summary.errors.append(exc)
+                    else:
+                        owners[label_name] = path
+                        ready[position] = (path, prepared)
+                # labels need no pyramid and no dense outputs: a v2 model copies only its candidates
+                outputs = detector.run_prepared([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
+                by_position = dict(zip(ready, outputs))
+                for position in range(len(group)):  # image by image: progress and cancel as without batches
+                    if position in by_position:
+                        if cancelled is not None and cancelled():
+                            stop = True
+                            break
+                        path, prepared = ready[position]
+                        output = by_position[position]
+                        dets = select(
+                            output.candidates,
+                            score_thresh=nms.score_thresh,
+                            iou_thresh=nms.iou_thresh,
+                            max_per_class=nms.max_per_class,
+                            max_total=nms.max_total,
+                        )
+                        height, width = prepared.image_hw
+                        item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
+                        writes.put((path, item, dets))
+                        summary.images += 1
+                        summary.detections += len(dets)
+                        summary.network_ms.append(output.timings_ms["network"])
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(paths))
     finally:
         writes.put(None)
         write_thread.join()

@@ -141,23 +141,37 @@ def evaluate_detector(
     iou_thresh: float = 0.5,
     max_total: int = 100,
     progress=None,
+    batch: int | None = None,
 ) -> EvalResult:
     """COCO AP of an onnxruntime ``Detector`` (model.runtime) on labelled ``items``
     (ImageLabels); the ground truth is :func:`ground_truth` of each item (classes the model
-    does not know and degenerate boxes are left out)."""
+    does not know and degenerate boxes are left out). Images are decoded and letterboxed on
+    worker threads, ``batch`` per network call (default :func:`model.pipeline.default_batch`);
+    only the candidates are fetched (AP needs no pyramid and no dense outputs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from model.imageio import load_image
+    from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
     from model.postprocess import select
 
     class_names = list(detector.contract.class_names)
+    batch = batch or default_batch(detector)
     gts, gcs, preds, sizes = [], [], [], []
-    for done, item in enumerate(items, start=1):
-        boxes, class_ids = ground_truth(item, class_names=class_names)
-        gts.append(boxes)
-        gcs.append(class_ids)
-        output = detector.run(load_image(item.image_path), size=size, features=False)  # AP needs no pyramid
-        dets = select(output.candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=max_total, max_total=max_total)
-        preds.append(Prediction(dets.boxes, dets.scores, dets.class_ids))
-        sizes.append((item.width, item.height))
-        if progress is not None:
-            progress(done, len(items))
+    done = 0
+    jobs = [(item, item.image_path) for item in items]
+    warm_up_for_batches(detector, batch=batch, size=size)
+    with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="evaluate-decode") as pool:
+        for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
+            prepared = [future.result() for _, future in group]
+            outputs = detector.run_prepared(prepared, pad_batch_to=pad_batch_to(detector, batch))
+            for (item, _), output in zip(group, outputs):
+                boxes, class_ids = ground_truth(item, class_names=class_names)
+                gts.append(boxes)
+                gcs.append(class_ids)
+                dets = select(output.candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=max_total, max_total=max_total)
+                preds.append(Prediction(dets.boxes, dets.scores, dets.class_ids))
+                sizes.append((item.width, item.height))
+            done += len(group)
+            if progress is not None:
+                progress(done, len(items))
     return coco_evaluate(gts, gcs, preds, class_names=class_names, image_sizes=sizes)

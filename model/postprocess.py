@@ -102,7 +102,9 @@ def extract_candidates(
         for level in range(len(offsets) - 1):
             idx = np.flatnonzero(level_ids == level)
             if idx.size > topk_per_level:
-                idx = idx[np.argpartition(-cand_scores[idx], topk_per_level)[:topk_per_level]]
+                # the best topk_per_level; equal scores: lower (anchor, class) first, the order
+                # nonzero gives and ONNX TopK's tie rule (the graph of contract v2 does the same)
+                idx = idx[np.argsort(-cand_scores[idx], kind="stable")[:topk_per_level]]
             keep.append(idx)
         sel = np.concatenate(keep) if keep else np.zeros(0, np.int64)
         anchor_ids, class_ids, cand_scores, level_ids = anchor_ids[sel], class_ids[sel], cand_scores[sel], level_ids[sel]
@@ -114,6 +116,35 @@ def extract_candidates(
         class_ids=class_ids[order].astype(np.int64),
         anchor_ids=anchor_ids[order].astype(np.int64),
         level_ids=level_ids[order].astype(np.int64),
+        floor=float(floor),
+    )
+
+
+def candidates_from_selection(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    class_ids: np.ndarray,
+    anchor_ids: np.ndarray,
+    level_ids: np.ndarray,
+    *,
+    floor: float = CANDIDATE_FLOOR,
+) -> Candidates:
+    """Candidates from one image's in-graph selection (contract v2; see
+    model.candidate_graph): boxes (K, 4) xyxy, scores (K,), class / anchor / level ids (K,),
+    each level's best pairs. Keeps score > ``floor`` and sorts like :func:`extract_candidates`
+    (score descending, equal scores by anchor then class), so both give the same Candidates
+    for the same network outputs. Costs O(K), not O(A x C)."""
+    scores = np.asarray(scores, dtype=np.float32).reshape(-1)
+    keep = np.flatnonzero(scores > np.float32(floor))
+    anchors = np.asarray(anchor_ids, dtype=np.int64).reshape(-1)[keep]
+    classes = np.asarray(class_ids, dtype=np.int64).reshape(-1)[keep]
+    order = keep[np.lexsort((classes, anchors, -scores[keep]))]
+    return Candidates(
+        boxes=np.asarray(boxes, dtype=np.float32).reshape(-1, 4)[order],
+        scores=scores[order],
+        class_ids=np.asarray(class_ids, dtype=np.int64).reshape(-1)[order],
+        anchor_ids=np.asarray(anchor_ids, dtype=np.int64).reshape(-1)[order],
+        level_ids=np.asarray(level_ids, dtype=np.int64).reshape(-1)[order],
         floor=float(floor),
     )
 

@@ -3,9 +3,23 @@
 Provider choice is deliberate: TensorRT (only when asked for) -> CUDA -> CPU, each GPU
 provider tried only when its libraries can really load, so that a machine without a GPU
 gets one clear notice instead of a wall of red logs. ``Detector.providers`` is what the
-session really uses. On CUDA and TensorRT a run goes through onnxruntime's IOBinding
-(input and wanted outputs bound in host memory, one binding per Detector); callers that need
-only boxes and scores leave the pyramid on the device with ``Detector.run(..., features=False)``.
+session really uses.
+
+What a run copies to the host is what the caller asks for. A contract-v2 model selects its
+candidates inside the graph: the hot paths (detect, sliders, evaluate) fetch only those
+(~220 KB per image at 640 px), and the dense ``boxes`` / ``scores`` and the pyramid only
+when a view needs them (``features=True``, the app's layer viewer). A v1 model still
+loads; its candidates are found on the host from the dense outputs, as before.
+
+Shapes: on CUDA / TensorRT every image goes onto one square canvas per inference size
+(cuDNN tunes per input shape; a warm-up run at load does that tuning off the user's first
+image); on the CPU the canvas is the letterboxed image padded to a multiple of 128, which
+costs less compute than a square canvas for non-square images.
+
+IOBinding is off by default, on every provider: measured on an H200 (issue 14), binding
+host memory made a run slower (640 px: 40.2 ms against 36.6 ms plain, network 17.2 vs
+11.5 ms), and what it could save — copying the dense outputs — is gone once only the
+candidates are fetched (``session.run`` copies only the outputs it is asked for).
 """
 
 from __future__ import annotations
@@ -16,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -26,7 +40,7 @@ from model import contract as C
 from model.anchors import anchor_location, anchor_offsets, level_shapes
 from model.boxes import clip_boxes
 from model.errors import ModelContractError, StudioError
-from model.postprocess import Candidates, extract_candidates
+from model.postprocess import CANDIDATE_FLOOR, Candidates, candidates_from_selection, extract_candidates
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +79,21 @@ def boxes_to_original(boxes: np.ndarray, *, image_hw: tuple[int, int], size: int
     return clip_boxes(boxes * factors, width=width, height=height)
 
 
-def letterbox(image: np.ndarray, *, size: int, multiple: int = PAD_MULTIPLE) -> tuple[np.ndarray, float]:
+def square_canvas(size: int, *, multiple: int = PAD_MULTIPLE) -> tuple[int, int]:
+    """The fixed (height, width) canvas for inference size ``size``: ``size`` rounded up to
+    a multiple of ``multiple``, square, so that every image at that size has one shape."""
+    side = math.ceil(size / multiple) * multiple
+    return side, side
+
+
+def letterbox(
+    image: np.ndarray, *, size: int, multiple: int = PAD_MULTIPLE, canvas: tuple[int, int] | None = None
+) -> tuple[np.ndarray, float]:
     """Resize an (H, W, 3) image so the longest side is ``size`` (aspect kept), then pad
-    bottom/right with zeros to a multiple of ``multiple``. Returns (padded uint8 image, scale)
-    where network-input pixel ~= original pixel * scale (exactly so along the longest side;
-    the other side is rounded to whole pixels, see :func:`letterbox_size`)."""
+    bottom/right with zeros to a multiple of ``multiple``, or onto ``canvas`` (height, width)
+    when given (see :func:`square_canvas`). Returns (padded uint8 image, scale) where
+    network-input pixel ~= original pixel * scale (exactly so along the longest side; the
+    other side is rounded to whole pixels, see :func:`letterbox_size`)."""
     if size <= 0:
         raise ValueError(f"inference size must be positive, got {size}")
     height, width = image.shape[:2]
@@ -77,7 +101,12 @@ def letterbox(image: np.ndarray, *, size: int, multiple: int = PAD_MULTIPLE) -> 
     new_h, new_w = letterbox_size((height, width), size=size)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(image, (new_w, new_h), interpolation=interp) if (new_w, new_h) != (width, height) else image
-    pad_h, pad_w = (math.ceil(new_h / multiple) * multiple, math.ceil(new_w / multiple) * multiple)
+    if canvas is None:
+        pad_h, pad_w = (math.ceil(new_h / multiple) * multiple, math.ceil(new_w / multiple) * multiple)
+    else:
+        pad_h, pad_w = canvas
+        if pad_h < new_h or pad_w < new_w:
+            raise ValueError(f"a {new_w}x{new_h} image does not fit on a {pad_w}x{pad_h} canvas")
     padded = np.zeros((pad_h, pad_w, 3), dtype=np.uint8)
     padded[:new_h, :new_w] = resized
     return padded, scale
@@ -145,17 +174,19 @@ def precision_note(contract: C.ModelContract, providers: Sequence[str]) -> str |
     return None
 
 
+
 @dataclass
 class NetworkOutput:
     """One image's network outputs, mapped to original-image pixels, plus its candidates.
 
-    boxes (A, 4) float32 xyxy original pixels; scores (A, C); pyramid: level name ->
-    (h, w, F), empty for a ``features=False`` run; level_shapes (h, w) per level (always
-    set); anchor_offsets (L + 1,).
+    boxes (A, 4) float32 xyxy original pixels and scores (A, C): the dense outputs, None
+    unless the run fetched them (``dense``); pyramid: level name -> (h, w, F), empty unless
+    the run fetched it (``features``); level_shapes (h, w) per level (always set);
+    anchor_offsets (L + 1,); candidates: always set.
     """
 
-    boxes: np.ndarray
-    scores: np.ndarray
+    boxes: np.ndarray | None
+    scores: np.ndarray | None
     pyramid: dict[str, np.ndarray]
     level_shapes: list[tuple[int, int]]
     anchor_offsets: np.ndarray
@@ -165,13 +196,17 @@ class NetworkOutput:
     input_hw: tuple[int, int]
     timings_ms: dict[str, float]
     candidates: Candidates = field(repr=False)
+    fetched_bytes: int = 0  # what this image's outputs copied from the session to the host
 
     def anchor_location(self, anchor_id: int) -> tuple[int, int, int, int]:
         """(level index, row, col, anchor within the cell) of ``anchor_id``."""
         return anchor_location(int(anchor_id), self.level_shapes, self.anchors_per_cell)
 
     def level_score_map(self, level_idx: int, class_id: int | None = None) -> np.ndarray:
-        """(h, w) highest class score of each cell of a level (of one class if given)."""
+        """(h, w) highest class score of each cell of a level (of one class if given).
+        Needs the dense scores: run with ``dense=True`` (``features=True`` implies it)."""
+        if self.scores is None:
+            raise ValueError("the dense scores were not fetched: run the detector with dense=True")
         h, w = self.level_shapes[level_idx]
         start, stop = self.anchor_offsets[level_idx], self.anchor_offsets[level_idx + 1]
         block = self.scores[start:stop].reshape(h, w, self.anchors_per_cell, -1)
@@ -180,24 +215,65 @@ class NetworkOutput:
         return block.reshape(h, w, -1).max(axis=-1)
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image letterboxed for the network (:meth:`Detector.prepare`, thread-safe).
+
+    canvas (H, W, 3) uint8: the resized image at the top left, zeros elsewhere."""
+
+    canvas: np.ndarray
+    scale: float
+    size: int
+    image_hw: tuple[int, int]
+    preprocess_ms: float
+
+
+# CUDA provider options. HEURISTIC against the default EXHAUSTIVE, measured on an H200 with
+# every image on one 640x640 canvas (issue 14): demo model 132.1 vs 84.1 img/s, R50 with 80
+# classes 89.7 vs 61.6 img/s; with varying shapes EXHAUSTIVE re-tunes per shape (600-900 ms
+# for each new one). TF32 stays on (onnxruntime's default, use_tf32=1): it moved scores by at
+# most 7.3e-4 there; tests that want exact parity turn it off.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
+
+
+def _check_size(size: int) -> int:
+    if not MIN_INFERENCE_SIZE <= size <= MAX_INFERENCE_SIZE:
+        raise InferenceSizeError(
+            None, f"inference size {size} px is outside {MIN_INFERENCE_SIZE}..{MAX_INFERENCE_SIZE} px (longest side)"
+        )
+    return size
+
+
 class Detector:
     """An onnxruntime session on a contract model.
 
-    ``io_binding``: run through onnxruntime's IOBinding instead of ``session.run``; None
-    (default) turns it on when the session's first provider is CUDA or TensorRT. One
-    Detector serves one thread at a time (the binding is reused under a lock, so a second
-    thread would wait, never clash).
+    ``fixed_canvas``: letterbox every image onto one square canvas per inference size
+    (:func:`square_canvas`); None (default) turns it on for CUDA and TensorRT, where cuDNN
+    and TensorRT tune per input shape, and leaves the CPU on the smaller pad-to-128 canvas.
+    ``io_binding``: run through onnxruntime's IOBinding (host buffers) instead of
+    ``session.run``; off by default everywhere (see the module docstring for why). One
+    Detector may be called from several threads; IOBinding runs are serialised.
     """
 
-    def __init__(self, session, contract: C.ModelContract, notes: list[str], *, io_binding: bool | None = None) -> None:
+    def __init__(
+        self,
+        session,
+        contract: C.ModelContract,
+        notes: list[str],
+        *,
+        io_binding: bool | None = None,
+        fixed_canvas: bool | None = None,
+    ) -> None:
         self.session = session
         self.contract = contract
         self.providers: list[str] = list(session.get_providers())
         self.provider_notes = notes
-        self._output_names = [C.BOXES, C.SCORES, *(lv.name for lv in contract.levels)]
+        self._level_names = [lv.name for lv in contract.levels]
         self._strides = tuple(lv.stride for lv in contract.levels)
         on_gpu = bool(self.providers) and self.providers[0] in (CUDA, TENSORRT)
-        self.uses_io_binding: bool = on_gpu if io_binding is None else bool(io_binding)
+        self.on_gpu: bool = on_gpu
+        self.uses_io_binding: bool = bool(io_binding)
+        self.fixed_canvas: bool = on_gpu if fixed_canvas is None else bool(fixed_canvas)
         self._binding = None  # created on first use, then reused
         self._binding_lock = threading.Lock()
 
@@ -210,13 +286,20 @@ class Detector:
         threads: int = 0,
         spin: bool = True,
         io_binding: bool | None = None,
+        fixed_canvas: bool | None = None,
+        warm_up: bool | None = None,
+        cuda_options: dict[str, object] | None = None,
     ) -> Detector:
         """Open and validate ``path``; raise ModelContractError naming the file and problem.
 
         ``threads``: onnxruntime intra-op threads (0: one per core). ``spin=False`` stops
         idle worker threads from busy-waiting after each run: slightly slower back-to-back
         runs, but the cores go back to the GUI thread at once (the app's choice).
-        ``io_binding``: see :class:`Detector` (None: on for CUDA/TensorRT, off for CPU).
+        ``io_binding``, ``fixed_canvas``: see :class:`Detector`. ``warm_up``: one run on a
+        blank canvas at the default size before returning, so that cuDNN / TensorRT tune
+        now (the caller's thread: the app loads models on a worker) rather than on the
+        first image; None: on GPU providers only. ``cuda_options``: added to / overriding
+        :data:`CUDA_OPTIONS` (``{"use_tf32": 0}`` for exact fp32).
         """
         import onnxruntime as ort
 
@@ -234,8 +317,7 @@ class Detector:
         provider_args: list = []
         for name in chosen:
             if name == CUDA:
-                # EXHAUSTIVE re-tunes cuDNN for every new input shape; sizes vary here.
-                provider_args.append((CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}))
+                provider_args.append((CUDA, {**CUDA_OPTIONS, **(cuda_options or {})}))
             elif name == TENSORRT:
                 cache = str(Path(path).resolve().parent / ".trt_cache")
                 provider_args.append((TENSORRT, {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache, "trt_fp16_enable": True}))
@@ -263,17 +345,47 @@ class Detector:
         if note:
             notes.append(note)
         out_names = {o.name for o in session.get_outputs()}
-        missing = [n for n in [C.BOXES, C.SCORES, *(lv.name for lv in contract.levels)] if n not in out_names]
+        wanted = [C.BOXES, C.SCORES, *(lv.name for lv in contract.levels), *(C.CANDIDATE_OUTPUTS if contract.has_candidates else ())]
+        missing = [n for n in wanted if n not in out_names]
         if missing:
             raise ModelContractError(path, f"missing outputs {missing}")
-        return cls(session, contract, notes, io_binding=io_binding)
+        detector = cls(session, contract, notes, io_binding=io_binding, fixed_canvas=fixed_canvas)
+        if warm_up if warm_up is not None else detector.on_gpu:
+            detector.warm_up()
+        return detector
 
     @property
     def name(self) -> str:
         return Path(self.contract.path).name
 
+    def canvas_shape(self, image_hw: tuple[int, int], *, size: int) -> tuple[int, int]:
+        """(height, width) of the network input for an ``image_hw`` image at ``size``."""
+        if self.fixed_canvas:
+            return square_canvas(size)
+        new_h, new_w = letterbox_size(image_hw, size=size)
+        return math.ceil(new_h / PAD_MULTIPLE) * PAD_MULTIPLE, math.ceil(new_w / PAD_MULTIPLE) * PAD_MULTIPLE
+
+    def warm_up(self, *, size: int | None = None, batch: int = 1) -> float:
+        """One run of ``batch`` blank canvases at ``size`` (default: the model's), fetching
+        what the hot path fetches; returns its milliseconds. On a GPU this is where cuDNN
+        (or TensorRT) tunes for the shape."""
+        size = _check_size(int(size or self.contract.default_size))
+        height, width = self.canvas_shape((size, size), size=size)
+        started = time.perf_counter()
+        self._run_session(self._names(dense=False, features=False), np.zeros((batch, height, width, 3), np.float32))
+        return (time.perf_counter() - started) * 1e3
+
+    def _names(self, *, dense: bool, features: bool) -> list[str]:
+        if self.contract.has_candidates:
+            names = list(C.CANDIDATE_OUTPUTS)
+            if dense:
+                names += [C.BOXES, C.SCORES]
+        else:
+            names = [C.BOXES, C.SCORES]  # the host extracts the candidates from these
+        return names + (self._level_names if features else [])
+
     def _run_session(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
-        """The network's outputs ``names`` for the (1, H, W, 3) float32 ``batch``, as numpy."""
+        """The network's outputs ``names`` for the (N, H, W, 3) float32 ``batch``, as numpy."""
         if not self.uses_io_binding:
             return self.session.run(names, {C.INPUT_NAME: batch})
         return self._run_bound(names, batch)
@@ -296,62 +408,159 @@ class Detector:
                 binding.clear_binding_inputs()
                 binding.clear_binding_outputs()
 
+    def prepare(self, image: np.ndarray, *, size: int | None = None) -> PreparedImage:
+        """Letterbox an (H, W, 3) uint8 RGB image for this detector at ``size`` (default: the
+        model's); pure CPU work, safe to run on worker threads while the network runs."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
+            raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
+        size = _check_size(int(size or self.contract.default_size))
+        started = time.perf_counter()
+        height, width = image.shape[:2]
+        canvas = square_canvas(size) if self.fixed_canvas else None
+        padded, scale = letterbox(image, size=size, canvas=canvas)
+        return PreparedImage(padded, scale, size, (height, width), (time.perf_counter() - started) * 1e3)
+
     def run(
-        self, image: np.ndarray, *, size: int | None = None, floor: float | None = None, features: bool = True
+        self,
+        image: np.ndarray,
+        *,
+        size: int | None = None,
+        floor: float | None = None,
+        features: bool = True,
+        dense: bool | None = None,
     ) -> NetworkOutput:
         """Run the network on an (H, W, 3) uint8 RGB image, longest side resized to ``size``
         (default: the model's). Boxes come back xyxy in the image's own pixels, clipped to it;
-        candidates are extracted above ``floor`` (default CANDIDATE_FLOOR).
+        candidates are kept above ``floor`` (default CANDIDATE_FLOOR).
 
-        ``features=False`` fetches only boxes and scores: the pyramid (P3..P7) is computed
-        inside the graph but never copied out, ``pyramid`` is empty, and ``level_shapes``
-        come from the padded input size and the contract's strides.
+        ``features``: fetch the pyramid (P3..P7) too, for the layer viewer; False leaves it
+        on the device, ``pyramid`` is empty and ``level_shapes`` come from the canvas size
+        and the contract's strides. ``dense``: fetch the dense ``boxes`` / ``scores`` (for
+        per-level score maps); None: as ``features``. Without either, a v2 model copies only
+        its candidates to the host.
 
         Raises ModelContractError when the outputs do not have the contract's shapes."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.size == 0:
-            raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-        size = int(size or self.contract.default_size)
-        if not MIN_INFERENCE_SIZE <= size <= MAX_INFERENCE_SIZE:
-            raise InferenceSizeError(
-                None, f"inference size {size} px is outside {MIN_INFERENCE_SIZE}..{MAX_INFERENCE_SIZE} px (longest side)"
-            )
-        t0 = time.perf_counter()
-        padded, scale = letterbox(image, size=size)
+        return self.run_prepared([self.prepare(image, size=size)], floor=floor, features=features, dense=dense)[0]
+
+    def run_prepared(
+        self,
+        prepared: Sequence[PreparedImage],
+        *,
+        floor: float | None = None,
+        features: bool = False,
+        dense: bool | None = None,
+        pad_batch_to: int | None = None,
+    ) -> list[NetworkOutput]:
+        """One network call per canvas shape on several :meth:`prepare`-d images of one
+        inference size (a fixed canvas gives one shape, hence one call); one NetworkOutput
+        each, in order, each what :meth:`run` gives for that image. ``pad_batch_to``: fill a
+        call up with blank canvases to this many (a GPU then sees one batch shape, the last
+        batch of a folder included). ``floor``, ``features``, ``dense``: see :meth:`run`
+        (here ``features`` defaults to False: batches are for the hot paths)."""
+        if not prepared:
+            return []
+        sizes = {p.size for p in prepared}
+        if len(sizes) != 1:
+            raise ValueError(f"one inference size per batch, got {sorted(sizes)}")
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, item in enumerate(prepared):
+            by_shape.setdefault(item.canvas.shape, []).append(index)
+        results: list[NetworkOutput | None] = [None] * len(prepared)
+        for indices in by_shape.values():
+            outputs = self._run_same_shape([prepared[i] for i in indices], floor=floor, features=features, dense=dense, pad_batch_to=pad_batch_to)
+            for index, output in zip(indices, outputs):
+                results[index] = output
+        return results  # type: ignore[return-value] - every index was filled
+
+    def _run_same_shape(
+        self,
+        prepared: Sequence[PreparedImage],
+        *,
+        floor: float | None,
+        features: bool,
+        dense: bool | None,
+        pad_batch_to: int | None,
+    ) -> list[NetworkOutput]:
+        """:meth:`run_prepared` for canvases of one shape: one network call."""
+        size = prepared[0].size
+        dense = features if dense is None else dense
+        floor = CANDIDATE_FLOOR if floor is None else float(floor)
         t1 = time.perf_counter()
-        names = self._output_names if features else self._output_names[:2]
+        height, width = prepared[0].canvas.shape[:2]
+        count = max(len(prepared), pad_batch_to or 0)
+        batch = np.zeros((count, height, width, 3), np.float32)
+        for i, item in enumerate(prepared):
+            batch[i] = item.canvas
+        names = self._names(dense=dense, features=features)
         try:
-            outputs = self._run_session(names, padded[None].astype(np.float32))
+            outputs = dict(zip(names, self._run_session(names, batch)))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (out of memory...)
             raise InferenceError(self.contract.path, f"inference at size {size} failed: {_first_line(exc)}") from exc
         t2 = time.perf_counter()
-        boxes, scores, *levels = (o[0] for o in outputs)
-        height, width = image.shape[:2]
+        network_ms = (t2 - t1) * 1e3 / len(prepared)
+        fetched = sum(int(a.nbytes) for a in outputs.values()) // count
         if features:
-            shapes = [tuple(int(d) for d in lv.shape[:2]) for lv in levels]
+            shapes = [tuple(int(d) for d in outputs[name].shape[1:3]) for name in self._level_names]
         else:  # what the network's 'same'-padded stride-2 steps give: ceil(side / stride)
-            shapes = level_shapes(padded.shape[:2], self._strides)
+            shapes = level_shapes((height, width), self._strides)
         offsets = anchor_offsets(shapes, self.contract.anchors_per_cell)
+        results = []
+        for i, item in enumerate(prepared):
+            t3 = time.perf_counter()
+            results.append(self._output(item, i, outputs, shapes, offsets, floor=floor, dense=dense, features=features, batch_hw=(height, width)))
+            t4 = time.perf_counter()
+            results[-1].timings_ms.update(preprocess=item.preprocess_ms, network=network_ms, candidates=(t4 - t3) * 1e3)
+            results[-1].fetched_bytes = fetched
+        return results
+
+    def _output(
+        self,
+        item: PreparedImage,
+        i: int,
+        outputs: dict[str, np.ndarray],
+        shapes: list[tuple[int, int]],
+        offsets: np.ndarray,
+        *,
+        floor: float,
+        dense: bool,
+        features: bool,
+        batch_hw: tuple[int, int],
+    ) -> NetworkOutput:
+        """Image ``i`` of a batch's ``outputs`` -> its NetworkOutput (original pixels)."""
         num_anchors, num_classes = int(offsets[-1]), self.contract.num_classes
-        if scores.shape != (num_anchors, num_classes) or boxes.shape != (num_anchors, 4):
-            raise ModelContractError(
-                self.contract.path,
-                f"outputs disagree with the contract: boxes {list(boxes.shape)} and scores {list(scores.shape)} for"
-                f" {num_anchors} anchors (pyramid {shapes}) and {num_classes} classes",
-            )
-        boxes = boxes_to_original(boxes, image_hw=(height, width), size=size)
-        kwargs = {} if floor is None else {"floor": floor}
-        candidates = extract_candidates(boxes, scores, anchor_offsets=offsets, **kwargs)
-        t3 = time.perf_counter()
+        boxes = scores = None
+        if C.BOXES in outputs:
+            boxes, scores = outputs[C.BOXES][i], outputs[C.SCORES][i]
+            if scores.shape != (num_anchors, num_classes) or boxes.shape != (num_anchors, 4):
+                raise ModelContractError(
+                    self.contract.path,
+                    f"outputs disagree with the contract: boxes {list(boxes.shape)} and scores {list(scores.shape)} for"
+                    f" {num_anchors} anchors (pyramid {shapes}) and {num_classes} classes",
+                )
+            boxes = boxes_to_original(boxes, image_hw=item.image_hw, size=item.size)
+        if self.contract.has_candidates:
+            cand_boxes, cand_scores, class_ids, anchor_ids, level_ids = (outputs[n][i] for n in C.CANDIDATE_OUTPUTS)
+            if cand_boxes.ndim != 2 or cand_boxes.shape[1:] != (4,) or cand_scores.shape != cand_boxes.shape[:1]:
+                raise ModelContractError(
+                    self.contract.path,
+                    f"candidate outputs disagree with the contract: boxes {list(cand_boxes.shape)}, scores {list(cand_scores.shape)}",
+                )
+            candidates = candidates_from_selection(cand_boxes, cand_scores, class_ids, anchor_ids, level_ids, floor=floor)
+            if anchor_ids.size and int(anchor_ids.max()) >= num_anchors:
+                raise ModelContractError(self.contract.path, f"candidate anchor id {int(anchor_ids.max())} beyond the {num_anchors} anchors")
+            candidates = replace(candidates, boxes=boxes_to_original(candidates.boxes, image_hw=item.image_hw, size=item.size))
+        else:
+            candidates = extract_candidates(boxes, scores, anchor_offsets=offsets, floor=floor)
         return NetworkOutput(
-            boxes=boxes,
-            scores=scores,
-            pyramid={lv.name: arr for lv, arr in zip(self.contract.levels, levels)},
+            boxes=boxes if dense else None,
+            scores=scores if dense else None,
+            pyramid={name: outputs[name][i] for name in self._level_names} if features else {},
             level_shapes=shapes,
             anchor_offsets=offsets,
             anchors_per_cell=self.contract.anchors_per_cell,
-            scale=scale,
-            image_hw=(height, width),
-            input_hw=padded.shape[:2],
-            timings_ms={"preprocess": (t1 - t0) * 1e3, "network": (t2 - t1) * 1e3, "candidates": (t3 - t2) * 1e3},
+            scale=item.scale,
+            image_hw=item.image_hw,
+            input_hw=batch_hw,
+            timings_ms={},
             candidates=candidates,
         )

@@ -2,6 +2,9 @@
 
 tf2onnx's ``from_keras`` is fragile with Keras 3, so the model is wrapped in a
 ``tf.function`` with an input signature and converted with ``from_function`` (opset 17).
+The converted graph (contract version 1's outputs) then gets the in-graph candidate
+selection of model.candidate_graph, which makes it version 2; fp16 and int8 copies start
+from that file and keep those nodes in fp32.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import numpy as np
 import onnx
 
 from model import contract as C
+from model.candidate_graph import add_candidate_outputs
 from model.config import ModelConfig, to_dict
 from model.contract import copy_metadata
 from model.labels.atomic import atomic_write_bytes
@@ -42,10 +46,11 @@ def _rename_outputs(proto: onnx.ModelProto, names: tuple[str, ...]) -> None:
 
 
 def contract_metadata(config: ModelConfig, provenance: dict) -> dict[str, str]:
-    """metadata_props for ``config`` (see model.contract)."""
+    """metadata_props for ``config`` (see model.contract), as for the converted graph
+    before :func:`model.candidate_graph.add_candidate_outputs` (which makes it version 2)."""
     anchors = config.anchors
     return {
-        C.KEY_VERSION: str(C.CONTRACT_VERSION),
+        C.KEY_VERSION: "1",
         C.KEY_CLASSES: json.dumps(list(config.class_names)),
         C.KEY_LEVELS: json.dumps([[n, s] for n, s in zip(anchors.level_names, anchors.strides)]),
         C.KEY_ANCHORS: json.dumps(to_dict(anchors)),
@@ -72,6 +77,7 @@ def export_onnx(model, config: ModelConfig, out_path: str | Path, *, provenance:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "retinanet-studio"
+    add_candidate_outputs(proto)
     C.contract_from_proto(proto, out_path)  # never write a file that breaks the contract
     atomic_write_bytes(Path(out_path), proto.SerializeToString())
     log.info("exported %s in %.1f s", out_path, time.perf_counter() - started)
@@ -131,3 +137,28 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_image
     quantized = onnx.load(str(out_path))
     copy_metadata(proto, quantized, quantization=f"int8 static QDQ, {len(calibration_images)} calibration images")
     atomic_write_bytes(Path(out_path), quantized.SerializeToString())
+
+
+def reexport_onnx(source: str | Path, run_dir: str | Path, out_path: str | Path, **provenance_updates: object) -> onnx.ModelProto:
+    """Export the weights of the training run ``run_dir`` again (current contract version)
+    with the metadata of the model file ``source`` they were exported to before (class
+    names, default size, provenance with its measured AP...), provenance updated with
+    ``provenance_updates``. For upgrading a version-1 file such as the bundled demo model."""
+    from model.tf.train import load_run_model
+
+    old = onnx.load(str(source), load_external_data=False)
+    C.contract_from_proto(old, source)
+    model, config = load_run_model(run_dir)
+    proto = export_onnx(model, config, out_path)
+    new_keys = {C.KEY_VERSION, C.KEY_CANDIDATES}
+    fresh = {p.key: p.value for p in proto.metadata_props if p.key in new_keys}
+    copy_metadata(old, proto, **provenance_updates)
+    for entry in proto.metadata_props:
+        if entry.key in fresh:
+            entry.value = fresh.pop(entry.key)
+    for key, value in fresh.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    C.contract_from_proto(proto, out_path)
+    atomic_write_bytes(Path(out_path), proto.SerializeToString())
+    return proto

@@ -262,15 +262,17 @@ def write_tiny_contract_model(
     default_size: int = DEFAULT_SIZE,
     seed: int = 0,
 ) -> Path:
-    """Write a contract-v1 ``.onnx``: each level average-pools the image by its stride and
-    applies random 1x1 convolutions for the features, the class scores (sigmoid) and the
-    boxes. Meaningless detections, real shapes: enough to drive the real runtime."""
+    """Write a contract ``.onnx`` (version 2: model.candidate_graph's in-graph candidates on
+    top): each level average-pools the image by its stride and applies random 1x1
+    convolutions for the features, the class scores (sigmoid) and the boxes. Meaningless
+    detections, real shapes: enough to drive the real runtime."""
     import json
 
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from model import contract as C
+    from model.candidate_graph import add_candidate_outputs
 
     rng = np.random.default_rng(seed)
     num_classes = len(class_names)
@@ -329,7 +331,7 @@ def write_tiny_contract_model(
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     metadata = {
-        C.KEY_VERSION: str(C.CONTRACT_VERSION),
+        C.KEY_VERSION: "1",
         C.KEY_CLASSES: json.dumps(list(class_names)),
         C.KEY_LEVELS: json.dumps([[n, s] for n, s in levels]),
         C.KEY_ANCHORS: json.dumps({"aspect_ratios": ratios, "scales": scales}),
@@ -338,6 +340,7 @@ def write_tiny_contract_model(
         C.KEY_PROVENANCE: json.dumps({"data": "none (random weights)", "epochs": 0}),
     }
     helper.set_model_props(model, metadata)
+    add_candidate_outputs(model)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path

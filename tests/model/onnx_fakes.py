@@ -1,10 +1,12 @@
 """Tiny RetinaNet Studio contract models built with ``onnx.helper`` (no TensorFlow).
 
-The graph honours the ONNX contract (version 1) with real, dynamic-shape computation:
+The graph honours the ONNX contract (version 2 by default, with the in-graph candidate
+selection of model.candidate_graph; ``version=1`` leaves it out) with real, dynamic-shape
+computation:
 
 - ``P3``..``P7`` are the input average-pooled by each level's stride, NHWC, F = 3 channels
   (the mean RGB of every cell);
-- ``boxes`` [1, A, 4] are the anchors themselves (zero regression deltas), computed in the
+- ``boxes`` [N, A, 4] are the anchors themselves (zero regression deltas), computed in the
   graph from the pyramid's shapes in the contract's order (level, row, column, anchor), so
   they equal ``model.anchors.generate_anchors`` for the same input size;
 - ``scores`` [N, A, C]: class ``c`` of anchor ``k`` is
@@ -26,6 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from model import contract as C
 from model.anchors import cell_anchor_sizes
+from model.candidate_graph import TOPK_PER_LEVEL, add_candidate_outputs
 from model.config import AnchorConfig, to_dict
 
 CLASS_NAMES = ("red", "green")
@@ -41,10 +44,13 @@ def contract_metadata(
     anchors: AnchorConfig = ANCHORS,
     default_size: int = DEFAULT_SIZE,
     provenance: dict | None = None,
+    version: int = C.CONTRACT_VERSION,
 ) -> dict[str, str]:
     """The contract's ``metadata_props`` for a model with these settings."""
+    extra = {C.KEY_CANDIDATES: json.dumps({"topk_per_level": TOPK_PER_LEVEL})} if version >= 2 else {}
     return {
-        C.KEY_VERSION: str(C.CONTRACT_VERSION),
+        **extra,
+        C.KEY_VERSION: str(version),
         C.KEY_CLASSES: json.dumps(list(class_names)),
         C.KEY_LEVELS: json.dumps([[name, stride] for name, stride in zip(anchors.level_names, anchors.strides)]),
         C.KEY_ANCHORS: json.dumps(to_dict(anchors)),
@@ -64,9 +70,10 @@ def build_contract_model(
     anchors: AnchorConfig = ANCHORS,
     default_size: int = DEFAULT_SIZE,
     metadata: dict[str, str] | None = None,
+    version: int = C.CONTRACT_VERSION,
 ) -> onnx.ModelProto:
-    """A valid contract model (see the module docstring); ``metadata`` replaces the
-    contract metadata when given."""
+    """A valid contract model (see the module docstring) of contract ``version`` (1 or 2);
+    ``metadata`` replaces the contract metadata when given."""
     num_classes = len(class_names)
     k = anchors.anchors_per_cell
     sizes = cell_anchor_sizes(anchors)  # (L, K, 2) anchor (w, h)
@@ -76,6 +83,8 @@ def build_contract_model(
         _const("zero_f", np.float32(0.0)),
         _const("zero_i", np.int64(0)),
         _const("one_i", np.int64(1)),
+        _const("zero_1d", np.array([0], np.int64)),
+        _const("one_1d", np.array([1], np.int64)),
         _const("idx_h", np.int64(1)),
         _const("idx_w", np.int64(2)),
         _const("col_shape", np.array([1, -1, 1, 1], np.int64)),
@@ -136,7 +145,12 @@ def build_contract_model(
         level_scores.append(p + "scores")
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", f"h{level}", f"w{level}", FEATURES]))
     nodes += [
-        helper.make_node("Concat", level_boxes, ["boxes"], axis=1),
+        helper.make_node("Concat", level_boxes, ["anchor_boxes"], axis=1),  # (1, A, 4)
+        # the same boxes for every image of the batch: (N, A, 4)
+        helper.make_node("Shape", ["image"], ["image_shape"]),
+        helper.make_node("Slice", ["image_shape", "zero_1d", "one_1d"], ["batch_1d"]),
+        helper.make_node("Concat", ["batch_1d", "one_1d", "one_1d"], ["box_repeats"], axis=0),
+        helper.make_node("Tile", ["anchor_boxes", "box_repeats"], ["boxes"]),
         helper.make_node("Concat", level_scores, ["scores"], axis=1),
     ]
     graph = helper.make_graph(
@@ -152,8 +166,12 @@ def build_contract_model(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="retinanet-studio-tests")
     model.ir_version = 8
-    meta = contract_metadata(class_names=class_names, anchors=anchors, default_size=default_size) if metadata is None else metadata
-    helper.set_model_props(model, meta)
+    helper.set_model_props(model, contract_metadata(class_names=class_names, anchors=anchors, default_size=default_size, version=1))
+    if version >= 2:
+        add_candidate_outputs(model)
+    if metadata is not None:
+        del model.metadata_props[:]
+        helper.set_model_props(model, metadata)
     return model
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from model import contract as C
 from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
 from model.postprocess import select
-from model.runtime import CPU, CUDA, Detector, choose_providers, letterbox, letterbox_size
-from tests.model.onnx_fakes import ANCHORS, cuda_detector, red_square_image
+from model.runtime import CPU, CUDA, Detector, InferenceSizeError, choose_providers, letterbox, letterbox_size, square_canvas
+from tests.model.onnx_fakes import ANCHORS, red_square_image
 
 
 @pytest.mark.parametrize(
@@ -122,10 +123,45 @@ def test_run_refuses_a_non_rgb_image(cpu_detector: Detector) -> None:
         cpu_detector.run(np.zeros((32, 32), np.uint8))
 
 
-@pytest.mark.gpu
-def test_cuda_detector_matches_cpu(contract_model: Path, cpu_detector: Detector) -> None:
-    detector = cuda_detector(contract_model)
-    image = red_square_image()
-    gpu, cpu = detector.run(image), cpu_detector.run(image)
-    np.testing.assert_allclose(gpu.boxes, cpu.boxes, atol=1e-3)
-    np.testing.assert_allclose(gpu.scores, cpu.scores, atol=1e-4)
+@pytest.mark.parametrize(("image_hw", "size"), [((200, 300), 256), ((400, 150), 300), ((60, 700), 448), ((512, 512), 512)])
+def test_fixed_canvas_gives_one_input_shape_per_size_and_the_same_detections(cpu_detector: Detector, image_hw, size: int) -> None:
+    # what CUDA and TensorRT get by default: every image at ``size`` on one square canvas
+    fixed = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True)
+    assert fixed.fixed_canvas and not cpu_detector.fixed_canvas  # the CPU keeps the smaller pad-to-128 canvas
+    height, width = image_hw
+    image = red_square_image(width=width, height=height, box=(width // 5, height // 5, width // 2, height // 2))
+    out, ref = fixed.run(image, size=size, features=False), cpu_detector.run(image, size=size, features=False)
+    assert out.input_hw == square_canvas(size) == fixed.canvas_shape(image_hw, size=size)
+    assert ref.input_hw == cpu_detector.canvas_shape(image_hw, size=size)
+    # the test model sees pixels through stride-sized cells: the extra zero padding adds only
+    # anchors outside the image, whose candidates (black: below the floor) never show
+    a = select(out.candidates, score_thresh=0.5, iou_thresh=0.5)
+    b = select(ref.candidates, score_thresh=0.5, iou_thresh=0.5)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_square_canvas_rounds_up_to_the_pad_multiple() -> None:
+    assert square_canvas(512) == (512, 512) and square_canvas(640) == (640, 640) and square_canvas(600) == (640, 640)
+    with pytest.raises(ValueError, match="does not fit"):
+        letterbox(np.zeros((10, 20, 3), np.uint8), size=300, canvas=(128, 128))
+
+
+def test_warm_up_runs_the_hot_path_at_the_default_size(contract_model: Path) -> None:
+    calls: list[tuple[tuple[int, ...], list[str]]] = []
+    detector = Detector.load(contract_model, providers=["cpu"], fixed_canvas=True)
+
+    class Spy:
+        def __getattr__(self, name: str):
+            return getattr(detector.session, name)
+
+        def run(self, names, feed):
+            calls.append((feed["image"].shape, list(names)))
+            return detector.session.run(names, feed)
+
+    spied = Detector(Spy(), detector.contract, [], fixed_canvas=True)
+    assert spied.warm_up() > 0 and spied.warm_up(size=300, batch=4) > 0
+    side = square_canvas(detector.contract.default_size)[0]
+    assert calls == [((1, side, side, 3), list(C.CANDIDATE_OUTPUTS)), ((4, 384, 384, 3), list(C.CANDIDATE_OUTPUTS))]
+    with pytest.raises(InferenceSizeError):
+        spied.warm_up(size=10)

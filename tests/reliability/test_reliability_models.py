@@ -105,7 +105,7 @@ LEVELS = json.dumps([["P3", 8], ["P4", 16], ["P5", 32], ["P6", 64], ["P7", 128]]
 # kind: (mutation of the valid model, words the problem must contain)
 BROKEN: dict[str, tuple[Callable, str]] = {
     "no metadata at all": (_clear_metadata, "metadata"),
-    "contract version 2": (_meta(C.KEY_VERSION, "2"), "version"),
+    "contract version 3": (_meta(C.KEY_VERSION, "3"), "version"),
     "class names not JSON": (_meta(C.KEY_CLASSES, "cat,dog"), "JSON"),
     "class names empty": (_meta(C.KEY_CLASSES, "[]"), "class names"),
     "class names not strings": (_meta(C.KEY_CLASSES, "[1, 2, 3]"), "class names"),

@@ -78,7 +78,8 @@ def test_exported_metadata_follows_the_contract(tiny_onnx, tiny_config) -> None:
     import onnx
 
     meta = {p.key: p.value for p in onnx.load(str(tiny_onnx), load_external_data=False).metadata_props}
-    assert meta[C.KEY_VERSION] == str(C.CONTRACT_VERSION) == "1"
+    assert meta[C.KEY_VERSION] == str(C.CONTRACT_VERSION) == "2"
+    assert json.loads(meta[C.KEY_CANDIDATES]) == {"topk_per_level": 1000}
     assert json.loads(meta[C.KEY_CLASSES]) == list(TINY_CLASSES)
     assert json.loads(meta[C.KEY_LEVELS]) == [["P3", 8], ["P4", 16], ["P5", 32], ["P6", 64], ["P7", 128]]
     assert from_dict(AnchorConfig, json.loads(meta[C.KEY_ANCHORS])) == tiny_config.anchors
@@ -90,7 +91,7 @@ def test_exported_metadata_follows_the_contract(tiny_onnx, tiny_config) -> None:
 
 def test_read_contract_accepts_the_export(tiny_onnx) -> None:
     contract = C.read_contract(tiny_onnx)
-    assert contract.version == 1
+    assert contract.version == 2 and contract.has_candidates
     assert contract.class_names == TINY_CLASSES
     assert [(lv.name, lv.stride) for lv in contract.levels] == [("P3", 8), ("P4", 16), ("P5", 32), ("P6", 64), ("P7", 128)]
     assert contract.anchors_per_cell == 9
@@ -103,7 +104,7 @@ def test_exported_graph_has_the_contract_inputs_and_outputs(tiny_onnx) -> None:
 
     graph = onnx.load(str(tiny_onnx)).graph
     assert [i.name for i in graph.input] == ["image"]
-    assert [o.name for o in graph.output] == ["boxes", "scores", "P3", "P4", "P5", "P6", "P7"]
+    assert [o.name for o in graph.output] == ["boxes", "scores", "P3", "P4", "P5", "P6", "P7", *C.CANDIDATE_OUTPUTS]
     assert C.contract_from_proto(onnx.load(str(tiny_onnx)), tiny_onnx).num_classes == 3
     # no deprecated Resize modes (onnxruntime warns about tf_half_pixel_for_nn)
     modes = [a.s.decode() for n in graph.node if n.op_type == "Resize" for a in n.attribute if a.name == "coordinate_transformation_mode"]
@@ -167,3 +168,68 @@ def test_resnet50_export_matches_tensorflow(tmp_path, record_property) -> None:
         assert diffs["boxes"] <= BOX_TOL
         assert diffs["scores"] <= SCORE_TOL
         assert max(diffs[f"{n}_relative"] for n in config.anchors.level_names) <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(2, 200, 328), (1, 640, 640)], ids=lambda s: "x".join(map(str, s)))
+def test_in_graph_candidates_equal_host_extraction(tiny_onnx, tiny_config, shape) -> None:
+    """Contract v2: the graph's per-level TopK keeps exactly what extract_candidates keeps
+    from the same run's dense outputs (top 1000 per level above the floor), for every image
+    of a batch and at several floors. The test weights put more than 1000 pairs of P3 above
+    the floor, so the per-level cut really happens."""
+    from model.postprocess import TOPK_PER_LEVEL, candidates_from_selection, extract_candidates
+
+    images = _images(*shape, seed=5)
+    names = ["boxes", "scores", *C.CANDIDATE_OUTPUTS]
+    boxes, scores, *selected = ort_session(tiny_onnx).run(names, {"image": images})
+    offsets = anchor_offsets(level_shapes(shape[1:], tiny_config.anchors.strides), tiny_config.anchors.anchors_per_cell)
+    cut = False
+    for i in range(shape[0]):
+        for floor in (0.05, 0.01, 0.3):
+            host = extract_candidates(boxes[i], scores[i], anchor_offsets=offsets, floor=floor)
+            graph = candidates_from_selection(*(a[i] for a in selected), floor=floor)
+            assert len(graph) == len(host) > 0
+            for name in ("boxes", "scores", "class_ids", "anchor_ids", "level_ids"):
+                np.testing.assert_array_equal(getattr(graph, name), getattr(host, name), err_msg=name)
+            counts = np.bincount(host.level_ids, minlength=5)
+            assert counts.max() <= TOPK_PER_LEVEL
+            cut |= bool(counts.max() == TOPK_PER_LEVEL)
+    assert cut
+
+
+def test_reexport_upgrades_a_v1_file_keeping_its_metadata(tiny_model, tiny_config, tiny_onnx, tmp_path) -> None:
+    """reexport_onnx (how the bundled demo model became v2): the run's weights exported again,
+    with the old file's metadata and provenance, as contract version 2 with the same outputs."""
+    import onnx
+
+    from model.runtime import Detector
+    from model.tf.export import reexport_onnx
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_config.json").write_text(tiny_config.to_json())
+    tiny_model.save_weights(run / "model.weights.h5")
+    old = onnx.load(str(tiny_onnx))  # made version 1: candidate nodes and outputs removed, metadata changed
+    kept = [n for n in old.graph.node if not n.name.startswith("candidates/")]
+    del old.graph.node[:]
+    old.graph.node.extend(kept)
+    outputs = [o for o in old.graph.output if o.name not in C.CANDIDATE_OUTPUTS]
+    del old.graph.output[:]
+    old.graph.output.extend(outputs)
+    meta = {p.key: p for p in old.metadata_props}
+    meta[C.KEY_VERSION].value = "1"
+    meta[C.KEY_DEFAULT_SIZE].value = "256"
+    meta[C.KEY_PROVENANCE].value = json.dumps({"data": "seed 1", "test_ap": 0.5})
+    old.metadata_props.remove(meta[C.KEY_CANDIDATES])
+    v1_path = tmp_path / "v1.onnx"
+    onnx.save(old, str(v1_path))
+    assert C.read_contract(v1_path).version == 1
+
+    reexport_onnx(v1_path, run, tmp_path / "v2.onnx", upgraded="to v2")
+    contract = C.read_contract(tmp_path / "v2.onnx")
+    assert contract.version == 2 and contract.default_size == 256
+    assert contract.provenance == {"data": "seed 1", "test_ap": 0.5, "upgraded": "to v2"}
+    image = np.random.default_rng(1).integers(0, 255, (150, 230, 3), dtype=np.uint8)
+    a = Detector.load(v1_path, providers=["cpu"]).run(image, size=128, features=False)
+    b = Detector.load(tmp_path / "v2.onnx", providers=["cpu"]).run(image, size=128, features=False)
+    assert len(a.candidates) == len(b.candidates) > 0
+    np.testing.assert_allclose(b.candidates.scores, a.candidates.scores, atol=1e-5)

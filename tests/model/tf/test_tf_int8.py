@@ -15,6 +15,7 @@ import pytest
 
 from model import contract as C
 from model.imageio import list_images, load_image
+from model.postprocess import extract_candidates
 from model.runtime import Detector
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,12 +42,21 @@ def test_int8_export_keeps_the_contract_and_tracks_fp32(tiny_onnx: Path, tiny_in
     assert provenance["quantization"] == "int8 static QDQ, 8 calibration images"
     import onnx
 
-    ops = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
+    graph = onnx.load(str(int8_path)).graph
+    ops = {node.op_type for node in graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # contract v2's candidate selection is left unquantized: it reads fp32 scores and boxes
+    assert contract.has_candidates
+    dequantized = {out for node in graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    selection = [n for n in graph.node if n.name.startswith("candidates/")]
+    assert {"TopK", "GatherND", "ReduceMax"} <= {n.op_type for n in selection}
+    assert not any(name in dequantized for n in selection for name in n.input)
 
     fp32, int8 = Detector.load(tiny_onnx, providers=["cpu"]), Detector.load(int8_path, providers=["cpu"])
     for image in images[:3]:
         a, b = fp32.run(image, size=128), int8.run(image, size=128)
+        lean = int8.run(image, size=128, features=False)  # in-graph candidates = host extraction
+        np.testing.assert_array_equal(lean.candidates.scores, extract_candidates(b.boxes, b.scores, anchor_offsets=b.anchor_offsets).scores)
         assert a.scores.shape == b.scores.shape and a.boxes.shape == b.boxes.shape
         # int8 activations: scores within a few hundredths (99th percentile), boxes within a
         # few pixels. 7-bit weights (see quantize_int8) double the weight step: on this network
