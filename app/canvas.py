@@ -55,7 +55,6 @@ from app.canvas_items import (
     LayerItem,
     ShownDetection,
     box_rect,
-    class_color,
     drag_box,
     handle_points,
     resize_box,
@@ -63,7 +62,7 @@ from app.canvas_items import (
     translate_boxes,
 )
 from app.class_picker import ClassPicker
-from app.colors import rgb_to_qimage
+from app.colors import class_name_color, rgb_to_qimage
 from app.document import LabelDocument, ProjectClasses
 from model.postprocess import Detections
 
@@ -112,6 +111,7 @@ class Canvas(QGraphicsView):
     ``image_clicked(x, y)`` a left click (no drag) in image pixels;
     ``detection_selected(i)`` with ``i`` an index into the document's current detections;
     ``selection_changed(rows)``; ``zoom_changed(scale)`` (view pixels per image pixel);
+    ``class_chosen(name)`` when the class picker gave a class (drawing or relabelling);
     ``painted(ms)`` after each repaint of the view, with the time it took.
     """
 
@@ -121,6 +121,7 @@ class Canvas(QGraphicsView):
     selection_changed = Signal(list)
     zoom_changed = Signal(float)
     painted = Signal(float)
+    class_chosen = Signal(str)
 
     def __init__(
         self,
@@ -291,6 +292,13 @@ class Canvas(QGraphicsView):
                 size=self._inference_size,
             )
 
+    def last_class(self) -> str:
+        """The class picked last: the picker preselects it for the next new box."""
+        return self._last_class
+
+    def set_last_class(self, name: str) -> None:
+        self._last_class = str(name)
+
     def set_class_chooser(self, chooser: ClassChooser | None) -> None:
         """Replace the class picker popup (``None``: the default :class:`ClassPicker`)."""
         self._class_chooser = chooser or _default_chooser
@@ -441,6 +449,7 @@ class Canvas(QGraphicsView):
         name = self._class_chooser(self, self._document.project, current)
         if name:
             self._last_class = name
+            self.class_chosen.emit(name)
             self._document.relabel(self._selection, name)
 
     def accept_selected_detection(self) -> None:
@@ -489,8 +498,7 @@ class Canvas(QGraphicsView):
         self._sync_labels(self._selection)
 
     def _color(self, name: str) -> QColor:
-        index = self._document.project.index(name)
-        return class_color(index if index >= 0 else len(self._document.project) + sum(map(ord, name)))
+        return class_name_color(name)  # from the name: the same in every session
 
     def _sync_labels(self, select_rows: list[int]) -> None:
         entries = self._document.entries()
@@ -866,6 +874,7 @@ class Canvas(QGraphicsView):
         name = self._class_chooser(self, self._document.project, self._last_class)
         if name:
             self._last_class = name
+            self.class_chosen.emit(name)
             self._document.add_box(box, name)
 
     def _cancel_drag(self) -> None:

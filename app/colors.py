@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import colorsys
+import hashlib
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -18,10 +20,27 @@ COLORMAPS: dict[str, int | None] = {
 
 
 def class_color(class_id: int) -> QColor:
-    """A stable, well-separated colour for class ``class_id`` (golden-ratio hue walk)."""
+    """A well-separated colour for class number ``class_id`` (golden-ratio hue walk)."""
     hue = (0.61803398875 * int(class_id) + 0.1) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
     return QColor(int(r * 255), int(g * 255), int(b * 255))
+
+
+def class_name_color(name: str) -> QColor:
+    """The colour of class ``name``: derived from the name alone (BLAKE2 digest -> hue,
+    saturation, value), so a class keeps its colour across sessions, folders and class
+    orders. Python's ``hash()`` is salted per process and would not."""
+    return QColor(*_name_rgb(name))
+
+
+@lru_cache(maxsize=4096)
+def _name_rgb(name: str) -> tuple[int, int, int]:
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    hue = int.from_bytes(digest[:4], "big") / 2**32
+    saturation = 0.70 + 0.25 * digest[4] / 255.0
+    value = 0.85 + 0.13 * digest[5] / 255.0
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255)
 
 
 def normalize_to_uint8(values: np.ndarray) -> np.ndarray:

@@ -38,7 +38,8 @@ from app.layer_viewer import LayerViewer, LayerViewerDock
 from app.nms_panel import NmsDock, NmsPanel, NmsSettings
 from app.quality_monitor import QualityMonitor
 from app.quality_panel import QualityDock, QualityPanel
-from app.settings import Settings
+from app.recent import RecentMenu
+from app.settings import RECENT_LIMIT, Settings
 from app.workers import DetectionController, DetectionResult, InferenceBackend, default_backend
 from model.quality import model_fingerprint
 
@@ -175,6 +176,11 @@ class MainWindow(QMainWindow):
         """Model › Fine-tune on Saved Labels…"""
         return self._finetuner
 
+    @property
+    def recent_menu(self) -> RecentMenu:
+        """File › Open Recent."""
+        return self._recent_menu
+
     def action(self, name: str) -> QAction:
         """Menu/toolbar actions by name: open_images, open_folder, open_model, quit, next,
         previous, zoom_fit, zoom_1to1, zoom_in, zoom_out, detect, auto_detect, about_model,
@@ -213,15 +219,23 @@ class MainWindow(QMainWindow):
         """Open what a user dropped or named on the command line: image files, folders of
         images, and/or one ``.onnx`` model."""
         images: list[Path] = []
+        files: list[Path] = []
         for raw in paths:
             path = Path(raw)
             if path.suffix.lower() == MODEL_SUFFIX and path.is_file():
                 self.open_model(path)
             elif path.is_dir():
+                path = path.absolute()
                 self._settings.last_folder = path
+                self._settings.add_recent("folders", path)
                 images.extend(self._list_folder(path))
             elif path.suffix.lower() in self._backend.image_extensions:
                 images.append(path)  # a missing file gets its message when shown
+                files.append(path)
+        if images:  # what a restart reopens: the folder, or these files
+            self._settings.last_images = [p.absolute() for p in files] if len(files) == len(images) else []
+            for path in reversed(files[:RECENT_LIMIT]):
+                self._settings.add_recent("images", path.absolute())
             else:
                 problem = "not an image or model file" if path.exists() else "not found"
                 self.statusBar().showMessage(f"{path}: {problem}", 8000)
@@ -256,6 +270,7 @@ class MainWindow(QMainWindow):
             self._image_dock.set_current_row(model.row_of(self._controller.current_path or path))
             return
         self._image_dock.set_current_row(row)
+        self._settings.last_image = path.absolute()
         self.setWindowTitle(f"{path.name}[*] — {APP_NAME}")
         self._controller.open_image(path)
 
@@ -305,8 +320,13 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for name in ("open_images", "open_folder", "open_model", None, "save"):
-            file_menu.addSeparator() if name is None else file_menu.addAction(self._actions[name])
+        for name in ("open_images", "open_folder", "open_model"):
+            file_menu.addAction(self._actions[name])
+        self._recent_menu = RecentMenu(self._settings, self)
+        self._recent_menu.open_requested.connect(lambda path: self.open_paths([path]))
+        file_menu.addMenu(self._recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self._actions["save"])
         format_menu = file_menu.addMenu("Label &Format")
         format_menu.addActions(list(self._annotation.format_actions.values()))
         file_menu.addAction(labelling["autosave"])
@@ -416,6 +436,7 @@ class MainWindow(QMainWindow):
         if self._settings.last_model == path and self._settings.inference_size:
             size = self._settings.inference_size  # the user's size for this very model
         self._settings.last_model = path
+        self._settings.add_recent("models", path.absolute())
         self.nms_panel.set_class_names(contract.class_names)
         self.nms_panel.set_inference_size(size)
         self._controller.set_inference_size(size)
