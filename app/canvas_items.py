@@ -285,6 +285,10 @@ class LabelItem(QGraphicsRectItem):
     def box(self) -> Box:
         return rect_box(self.rect())
 
+    def tag(self) -> TagItem:
+        """The name tag (the canvas places it: :mod:`app.caption_layout`)."""
+        return self._tag
+
     def name(self) -> str:
         return self._name
 
@@ -353,6 +357,10 @@ class DetectionItem(QGraphicsRectItem):
 
     def text(self) -> str:
         return self._tag.text()
+
+    def tag(self) -> TagItem:
+        """The "class 0.87" tag (the canvas places it: :mod:`app.caption_layout`)."""
+        return self._tag
 
     def box(self) -> Box:
         return rect_box(self.rect())
