@@ -43,21 +43,33 @@ def _name_rgb(name: str) -> tuple[int, int, int]:
     return round(r * 255), round(g * 255), round(b * 255)
 
 
-def normalize_to_uint8(values: np.ndarray) -> np.ndarray:
-    """(h, w) float -> (h, w) uint8, min-max stretched over this one map.
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values of ``values``; (0, 0) when there are none."""
+    values = np.asarray(values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 0.0
+    return float(finite.min()), float(finite.max())
 
-    A constant map becomes all zeros; NaN/inf are treated as the minimum.
+
+def normalize_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """(h, w) float -> (h, w) uint8: ``low`` -> 0 and ``high`` -> 255, clipped outside;
+    by default min-max stretched over this one map.
+
+    An empty range (constant map) becomes all zeros; NaN/inf are treated as the minimum.
     """
     values = np.asarray(values, dtype=np.float32)
     finite = np.isfinite(values)
     if not finite.any():
         return np.zeros(values.shape, dtype=np.uint8)
-    low = float(values[finite].min())
-    high = float(values[finite].max())
-    span = high - low
+    if low is None or high is None:
+        own_low, own_high = value_range(values)
+        low = own_low if low is None else low
+        high = own_high if high is None else high
+    span = float(high) - float(low)
     if span <= 0.0:
         return np.zeros(values.shape, dtype=np.uint8)
-    scaled = np.where(finite, (values - low) * (255.0 / span), 0.0)
+    scaled = np.where(finite, (values - float(low)) * (255.0 / span), 0.0)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 

@@ -119,23 +119,28 @@ class NmsPanel(QWidget):
         form.addRow("Inference size", self._size)
 
         self._classes = QListWidget()
-        self._classes.setMaximumHeight(160)
+        self._classes.setMaximumHeight(96)  # ~5 rows, then it scrolls: the dock fits a 768 px screen
         all_button = QPushButton("All")
         none_button = QPushButton("None")
-        buttons = QHBoxLayout()
+        buttons = QVBoxLayout()
         buttons.addWidget(all_button)
         buttons.addWidget(none_button)
+        buttons.addStretch(1)
         class_box = QGroupBox("Classes")
-        class_layout = QVBoxLayout(class_box)
-        class_layout.addWidget(self._classes)
+        class_layout = QHBoxLayout(class_box)
+        class_layout.setContentsMargins(4, 4, 4, 4)
+        class_layout.addWidget(self._classes, 1)
         class_layout.addLayout(buttons)
 
         self._class_filter: frozenset[int] | None = None  # what _checked_classes() gives
         self._counts = QLabel("–")
         self._counts.setTextFormat(Qt.TextFormat.PlainText)
+        self._counts.setWordWrap(True)
         self._level_counts: dict[str, int] = {}
         counts_box = QGroupBox("Detections per pyramid level")
-        QVBoxLayout(counts_box).addWidget(self._counts)
+        counts_layout = QVBoxLayout(counts_box)
+        counts_layout.setContentsMargins(4, 4, 4, 4)
+        counts_layout.addWidget(self._counts)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -231,8 +236,8 @@ class NmsPanel(QWidget):
             self._counts.setText("–")
             return
         total = sum(self._level_counts.values())
-        lines = [f"{name}: {count}" for name, count in self._level_counts.items()]
-        self._counts.setText("\n".join([*lines, f"total: {total}"]))
+        parts = [f"{name}: {count}" for name, count in self._level_counts.items()]
+        self._counts.setText("  ·  ".join(parts) + f"  —  total: {total}")
 
     def level_counts(self) -> dict[str, int]:
         return dict(self._level_counts)
