@@ -65,6 +65,7 @@ from app.canvas_items import (
 from app.caption_layout import Caption, Placement, layout_captions
 from app.class_picker import ClassPicker
 from app.colors import class_name_color, rgb_to_qimage
+from app.commands import set_difficult
 from app.document import LabelDocument, ProjectClasses
 from model.postprocess import Detections
 
@@ -115,6 +116,7 @@ class Canvas(QGraphicsView):
     ``detection_selected(i)`` with ``i`` an index into the document's current detections;
     ``selection_changed(rows)``; ``zoom_changed(scale)`` (view pixels per image pixel);
     ``class_chosen(name)`` when the class picker gave a class (drawing or relabelling);
+    ``document_changed(document)`` when another document is shown;
     ``painted(ms)`` after each repaint of the view, with the time it took.
     """
 
@@ -125,6 +127,7 @@ class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
     painted = Signal(float)
     class_chosen = Signal(str)
+    document_changed = Signal(object)
 
     def __init__(
         self,
@@ -257,6 +260,7 @@ class Canvas(QGraphicsView):
         self._selected_detection = -1
         self._sync_labels([])
         self._sync_detections()
+        self.document_changed.emit(self._document)
 
     def set_detections(
         self,
@@ -458,6 +462,21 @@ class Canvas(QGraphicsView):
             self.class_chosen.emit(name)
             self._document.relabel(self._selection, name)
 
+    def toggle_difficult_selected(self) -> None:
+        """Mark the selected labels *difficult* (VOC), or, when all of them already are,
+        not difficult; one undo step."""
+        rows = self._selection
+        if rows:
+            difficult = not all(self._document.entry(r).label.difficult for r in rows)
+            set_difficult(self._document, rows, difficult)
+
+    def select_detection(self, index: int) -> None:
+        """Select the detection ``index`` of the document's detections (-1: none), as a
+        click on it would."""
+        shown = index if index in self._detection_items else -1
+        if shown != self._selected_detection:
+            self._select_detection(shown)
+
     def accept_selected_detection(self) -> None:
         dets = self._document.detections
         if dets is not None and 0 <= self._selected_detection < len(dets):
@@ -513,10 +532,11 @@ class Canvas(QGraphicsView):
             self._scene.removeItem(item)
         for row, entry in enumerate(entries):
             name = entry.label.name
+            difficult = bool(entry.label.difficult)
             if row < len(self._label_items):
-                self._label_items[row].set_label(box=entry.box, name=name, color=self._color(name))
+                self._label_items[row].set_label(box=entry.box, name=name, color=self._color(name), difficult=difficult)
             else:
-                item = LabelItem(self._labels_layer, box=entry.box, name=name, color=self._color(name))
+                item = LabelItem(self._labels_layer, box=entry.box, name=name, color=self._color(name), difficult=difficult)
                 self._label_items.append(item)
         self._selection = []
         self.set_selected_rows(select_rows)
@@ -628,7 +648,7 @@ class Canvas(QGraphicsView):
         self._selection = rows
         self._update_caption_visibility()
         has = bool(rows)
-        for name in ("delete", "duplicate", "relabel"):
+        for name in ("delete", "duplicate", "relabel", "difficult"):
             self._actions[name].setEnabled(has)
         if changed:
             self.selection_changed.emit(list(rows))
@@ -650,6 +670,7 @@ class Canvas(QGraphicsView):
             "delete": self.delete_selected,
             "duplicate": self.duplicate_selected,
             "relabel": self.relabel_selected,
+            "difficult": self.toggle_difficult_selected,
             "hide": lambda: self.set_boxes_hidden(not self._hidden),
             "accept_detection": self.accept_selected_detection,
             "reject_detection": self.reject_selected_detection,
@@ -667,7 +688,7 @@ class Canvas(QGraphicsView):
             action.triggered.connect(slots[spec.name])
             self.addAction(action)
             actions[spec.name] = action
-        for name in ("delete", "duplicate", "relabel", "accept_detection", "reject_detection"):
+        for name in ("delete", "duplicate", "relabel", "difficult", "accept_detection", "reject_detection"):
             actions[name].setEnabled(False)
         return actions
 

@@ -63,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION)
     qt_app.setApplicationName(APP_NAME)
+    from app.theme import follow_color_scheme
+
+    follower = follow_color_scheme(qt_app)  # dark palette on a dark system scheme
     window = open_window(args)
     window.show()
-    return int(qt_app.exec())
+    code = int(qt_app.exec())
+    follower.apply(dark=False)
+    return code
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.annotation import CANVAS_ACTIONS, Annotator
+from app.box_list import BoxList, BoxListDock
 from app.diagnostics import DiagnosticsDialog
 from app.finetune import FineTuner
 from app.image_list import ImageListDock
@@ -99,14 +100,19 @@ class MainWindow(QMainWindow):
         self._nms_dock = NmsDock(self)
         self._layer_dock = LayerViewerDock(self)
         self._quality_dock = QualityDock(self)
+        self._box_dock = BoxListDock(self._canvas, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._image_dock)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._quality_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._box_dock)
+        self.tabifyDockWidget(self._box_dock, self._quality_dock)  # one pane, two tabs: both fit 768 px
+        self._box_dock.raise_()
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._nms_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._layer_dock)
         for dock in (self._nms_dock, self._layer_dock, self._quality_dock):
             _scroll_when_small(dock)
         self._diagnostics = DiagnosticsDialog(self)
 
+        self._zoom_label = QLabel("")
+        self._zoom_label.setToolTip("zoom: screen pixels per image pixel (Ctrl+F fit, Ctrl+1 1:1)")
         self._model_label = QLabel("No model")
         self._providers_label = QLabel("")
         self._latency_label = QLabel("")
@@ -116,7 +122,7 @@ class MainWindow(QMainWindow):
         self._busy.setTextVisible(False)
         self._busy.setVisible(False)
         status = self.statusBar()
-        for widget in (self._busy, self._latency_label, self._providers_label, self._model_label):
+        for widget in (self._busy, self._zoom_label, self._latency_label, self._providers_label, self._model_label):
             status.addPermanentWidget(widget)
 
         self._annotation = Annotator(self, journal_root=journal_root)
@@ -144,6 +150,11 @@ class MainWindow(QMainWindow):
     @property
     def nms_panel(self) -> NmsPanel:
         return self._nms_dock.panel
+
+    @property
+    def box_list(self) -> BoxList:
+        """The Boxes dock's list: labels and detections of the shown image."""
+        return self._box_dock.panel
 
     @property
     def layer_viewer(self) -> LayerViewer:
@@ -199,6 +210,7 @@ class MainWindow(QMainWindow):
 
     def status_fields(self) -> dict[str, str]:
         return {
+            "zoom": self._zoom_label.text(),
             "model": self._model_label.text(),
             "providers": self._providers_label.text(),
             "latency": self._latency_label.text(),
@@ -343,7 +355,7 @@ class MainWindow(QMainWindow):
         for name in ("next", "previous", None, "zoom_fit", "zoom_1to1", "zoom_in", "zoom_out"):
             view_menu.addSeparator() if name is None else view_menu.addAction(self._actions[name])
         view_menu.addSeparator()
-        for dock in (self._image_dock, self._quality_dock, self._nms_dock, self._layer_dock):
+        for dock in (self._image_dock, self._box_dock, self._quality_dock, self._nms_dock, self._layer_dock):
             view_menu.addAction(dock.toggleViewAction())
         detect_menu = menu.addMenu("&Detect")
         detect_menu.addAction(self._actions["detect"])
@@ -421,6 +433,7 @@ class MainWindow(QMainWindow):
         viewer.overlay_changed.connect(lambda image, opacity: self._canvas.set_overlay(image, opacity=opacity))
         viewer.cell_highlighted.connect(lambda rect: self._canvas.highlight_rect(rect))
         self._canvas.detection_selected.connect(self._on_detection_selected)
+        self._canvas.zoom_changed.connect(lambda scale: self._zoom_label.setText(f"{scale * 100:.0f}%"))
         self._quality_dock.panel.image_activated.connect(self._on_image_activated)
         self._quality_dock.visibilityChanged.connect(self._quality.set_visible)
         if hasattr(self._canvas, "painted"):  # the paint stage of the diagnostics' timings
