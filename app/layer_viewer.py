@@ -43,7 +43,7 @@ from app.colors import COLORMAPS, colorize, normalize_to_uint8, rgb_to_qimage, v
 REDUCTIONS = ("mean", "max", "l2", "channel")
 #: Colour scales: one range for every level, or each level's own min..max.
 SCALES = ("shared", "level")
-SCALE_LABELS = {"shared": "Shared across levels", "level": "Per level"}
+SCALE_LABELS = {"shared": "Shared", "level": "Per level"}
 #: The scale each source starts with (a user's choice is then kept per source).
 DEFAULT_SCALE = {"activations": "level", "scores": "shared"}
 REDUCTION_LABELS = {"mean": "Mean", "max": "Max", "l2": "L2 norm", "channel": "One channel"}
@@ -189,7 +189,7 @@ class _LevelTile(QFrame):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.view = LevelImageView(44)
+        self.view = LevelImageView(40)
         self.caption = QLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -222,7 +222,8 @@ class LayerViewer(QWidget):
 
         self._source = QComboBox()
         self._source.addItem("Activations", "activations")
-        self._source.addItem("Class score map", "scores")
+        self._source.addItem("Class scores", "scores")
+        self._source.setItemData(1, "the per-level class score map: where this level sees objects", Qt.ItemDataRole.ToolTipRole)
         self._reduction = QComboBox()
         for mode in REDUCTIONS:
             self._reduction.addItem(REDUCTION_LABELS[mode], mode)
@@ -274,7 +275,7 @@ class LayerViewer(QWidget):
         self._strip_layout.setSpacing(2)
         self._tiles: list[_LevelTile] = []
 
-        self._large = LevelImageView(120)
+        self._large = LevelImageView(96)
         self._large.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self._large_caption = QLabel()
         self._large_caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)

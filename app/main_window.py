@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -560,10 +560,11 @@ class MainWindow(QMainWindow):
         s = self._settings
         if s.geometry is not None:
             self.restoreGeometry(s.geometry)
-        else:
-            self.resize(1400, 900)
-        if s.window_state is not None:
-            self.restoreState(s.window_state)
+        else:  # 1400x900, or the screen's free area when that is smaller (a 1366x768 laptop)
+            free = self.screen().availableGeometry() if self.screen() is not None else None
+            width, height = (1400, 900) if free is None or free.isEmpty() else (min(1400, free.width()), min(900, free.height()))
+            self.resize(width, height)
+        self._default_layout_pending = s.window_state is None or not self.restoreState(s.window_state)
         self.nms_panel.set_settings(
             NmsSettings(score_thresh=s.score_thresh, iou_thresh=s.iou_thresh, max_detections=s.max_detections)
         )
@@ -579,7 +580,27 @@ class MainWindow(QMainWindow):
         s.window_state = self.saveState()
         s.sync()
 
+    def _apply_default_layout(self) -> None:
+        """First start: side docks wide enough for their controls (and no wider), the
+        Detection dock as tall as its controls, the rest to the feature pyramid."""
+        self._default_layout_pending = False
+        side = min(400, max(360, self.width() // 4))
+        self.resizeDocks([self._image_dock, self._nms_dock], [min(300, self.width() // 5), side], Qt.Orientation.Horizontal)
+        area = self._nms_dock.widget()
+        panel = area.widget()
+        content = panel.heightForWidth(area.viewport().width()) if panel.hasHeightForWidth() else -1
+        wanted = max(content, panel.sizeHint().height()) + 2 * area.frameWidth()
+        area.setMinimumHeight(min(wanted, self.height() // 2))  # resizeDocks alone may give it less
+        self.resizeDocks([self._nms_dock, self._layer_dock], [wanted, max(self.height() - wanted, 1)], Qt.Orientation.Vertical)
+        QTimer.singleShot(0, lambda: area.setMinimumHeight(0))  # then the user may shrink it again
+
     # ------------------------------------------------------------------ events
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._default_layout_pending:  # once the docks are polished (their fonts known)
+            self._default_layout_pending = False
+            QTimer.singleShot(0, self._apply_default_layout)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_leave_image() or not self._finetuner.confirm_close():
             event.ignore()

@@ -1,11 +1,16 @@
 """Scripted scenes for the README screenshots, on a real X display (Xvfb):
 
     xshot docs/screenshots/main.png 25 -- .venv/bin/python docs/screenshots/scenes.py main
+    xshot /tmp/x.png 25 -- .venv/bin/python docs/screenshots/scenes.py pyramid --size 1366x768 \
+        --grab docs/screenshots/pyramid-1366x768.png --grab-dock docs/screenshots/pyramid-dock-1366x768.png
 
 Opens the app as `retinanet-studio` does (demo model, sample images), waits for the first
 detections, then sets the scene: ``main`` (detections + pyramid dock), ``pyramid`` (a level
 overlaid on the image, a detection's anchor cell highlighted), ``editing`` (detections
 accepted as labels, one selected with its handles, the undo history non-empty).
+``--size WxH`` sets the window size; ``--grab PNG`` saves the window itself (any size, even
+larger than the virtual screen) once the scene is set, ``--grab-dock PNG`` the Feature
+pyramid dock.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("scene", choices=("main", "pyramid", "editing"))
     parser.add_argument("--image", type=int, default=1, help="row of the sample image to show")
+    parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--grab", type=Path, default=None, help="save the window to this PNG when the scene is set")
+    parser.add_argument("--grab-dock", type=Path, default=None, help="save the Feature pyramid dock to this PNG")
     args = parser.parse_args()
+    width, height = (int(v) for v in args.size.lower().split("x"))
 
     from app.main import build_parser, open_window
     from app.qt_env import prepare_qt_environment
@@ -31,7 +40,7 @@ def main() -> int:
         print(problem, file=sys.stderr)
         return 1
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QDockWidget
 
     from app import APP_NAME, ORGANIZATION
 
@@ -43,8 +52,11 @@ def main() -> int:
     from app.journal import default_journal_root
 
     shutil.rmtree(default_journal_root(), ignore_errors=True)  # the last scene's edits (xshot kills it)
+    from app.settings import Settings
+
+    Settings().store.clear()  # the screenshot settings start afresh (default layout, demo model)
     window = open_window(build_parser().parse_args([]))
-    window.resize(1600, 1000)
+    window.resize(width, height)
     window.show()
     state = {"shown": False}
 
@@ -62,6 +74,7 @@ def main() -> int:
         canvas = window.canvas
         if args.scene == "pyramid":
             viewer = window.layer_viewer
+            viewer.source_combo.setCurrentIndex(viewer.source_combo.findData("scores"))  # shared 0..1 scale
             viewer.overlay_check.setChecked(True)
             viewer.opacity_slider.setValue(55)
             if len(detections):  # click the best detection, as a user would
@@ -75,6 +88,17 @@ def main() -> int:
             window.annotation.accept_all_detections()
             canvas.set_selected_rows([0])
         window.statusBar().showMessage(f"scene: {args.scene}", 60_000)
+        if args.grab or args.grab_dock:
+            QTimer.singleShot(1500, save)
+
+    def save() -> None:
+        if args.grab:
+            window.grab().save(str(args.grab))
+            print(f"saved {args.grab} ({window.width()}x{window.height()})")
+        if args.grab_dock:
+            dock = window.findChild(QDockWidget, "LayerViewerDock")
+            dock.grab().save(str(args.grab_dock))
+            print(f"saved {args.grab_dock} ({dock.width()}x{dock.height()})")
 
     timer = QTimer()
     timer.timeout.connect(stage)
