@@ -364,6 +364,28 @@ class MainWindow(QMainWindow):
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([labelling["shortcuts"], self._actions["about_model"]])
 
+        # short toolbar texts (menus keep the full ones): the whole toolbar fits 1366 px
+        short = {
+            "open_images": "Open",
+            "open_folder": "Folder",
+            "open_model": "Model",
+            "save": "Save",
+            "previous": "Previous",
+            "next": "Next",
+            "create": "Box",
+            "zoom_fit": "Fit",
+            "zoom_1to1": "1:1",
+            "zoom_in": "Zoom In",
+            "zoom_out": "Zoom Out",
+            "detect": "Detect",
+            "auto_detect": "Auto-detect",
+            "about_model": "About Model",
+        }
+        for name, text in short.items():
+            action = self._actions[name]
+            if not action.toolTip() or action.toolTip() == action.iconText():
+                action.setToolTip(action.text().replace("&", "").rstrip("…"))
+            action.setIconText(text)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("MainToolBar")
         for name in (
@@ -597,9 +619,8 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ events
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
-        if self._default_layout_pending:  # once the docks are polished (their fonts known)
-            self._default_layout_pending = False
-            QTimer.singleShot(0, self._apply_default_layout)
+        if self._default_layout_pending:
+            self._apply_default_layout()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_leave_image() or not self._finetuner.confirm_close():

@@ -37,3 +37,14 @@ def test_nothing_is_clipped_on_first_start(make_window, image_folder: Path, fake
         room = combo.width() - 28  # the arrow and frame
         assert combo.fontMetrics().horizontalAdvance(text) <= room, f"{text!r} is cut in a {combo.width()} px drop-down"
     assert viewer.overlay_check.visibleRegion().boundingRect().height() == viewer.overlay_check.height()
+
+
+def test_the_first_window_is_no_larger_than_the_screen(qtbot) -> None:  # noqa: ANN001
+    from app.main_window import MainWindow
+    from tests.app.fakes import RecordingCanvas, fake_backend
+
+    window = MainWindow(backend=fake_backend(), canvas=RecordingCanvas())
+    qtbot.addWidget(window)
+    free = window.screen().availableGeometry()
+    assert window.width() <= max(free.width(), 1) and window.height() <= max(free.height(), 1)
+    assert (window.width(), window.height()) == (min(1400, free.width()), min(900, free.height()))
