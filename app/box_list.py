@@ -157,22 +157,38 @@ class BoxList(QWidget):
         self._select_from_canvas()
 
     def _rebuild_detections(self) -> None:
+        """Show the document's visible detections. Rows are reused (a slider step changes a
+        few detections, not all), so a step costs a few text updates, not a new list."""
         document = self._document
         dets = document.detections
         indices = document.visible_detection_indices() if dets is not None else []
+        scores = np.asarray(dets.scores)[indices].tolist() if indices else []
+        root = self._detections_root
         with QSignalBlocker(self._tree):
-            self._detections_root.takeChildren()
-            scores = np.asarray(dets.scores)[indices].tolist() if indices else []
-            items = []
-            for index, score in zip(indices, scores, strict=True):
+            surplus = root.childCount() - len(indices)
+            if surplus > 0:
+                for _ in range(surplus):
+                    root.takeChild(root.childCount() - 1)
+            elif surplus < 0:
+                fresh = []
+                for _ in range(-surplus):
+                    item = QTreeWidgetItem(["", "", ""])
+                    item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                    fresh.append(item)
+                root.addChildren(fresh)
+            for position, (index, score) in enumerate(zip(indices, scores, strict=True)):
+                item = root.child(position)
                 name = document.detection_name(index)
-                item = QTreeWidgetItem([name, f"{score:.2f}", ""])
-                item.setIcon(0, self._icon(name))
-                item.setData(0, KEY_ROLE, ("detection", int(index)))
-                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                items.append(item)
-            self._detections_root.addChildren(items)
-            self._detections_root.setText(0, f"Detections ({len(items)})")
+                if item.text(0) != name:
+                    item.setText(0, name)
+                    item.setIcon(0, self._icon(name))
+                text = f"{score:.2f}"
+                if item.text(1) != text:
+                    item.setText(1, text)
+                key = ("detection", int(index))
+                if item.data(0, KEY_ROLE) != key:
+                    item.setData(0, KEY_ROLE, key)
+            root.setText(0, f"Detections ({len(indices)})")
         self._select_from_canvas()
 
     # ------------------------------------------------------------------ selection sync

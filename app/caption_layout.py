@@ -11,7 +11,7 @@ cover a stronger one's, and no caption is cut at the image edge.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 Rect = tuple[float, float, float, float]
@@ -48,9 +48,17 @@ def candidate_rects(caption: Caption, *, scale: float, image_size: tuple[float, 
     usual place), inside it at the top, below it, inside at the bottom, then the same at
     the right edge. Each is moved inside the image (``image_size`` = (width, height) in
     image pixels)."""
-    x1, y1, x2, y2 = (v * scale for v in caption.box)
+    return list(dict.fromkeys(_candidates(caption, scale, image_size)))
+
+
+def _candidates(caption: Caption, scale: float, image_size: tuple[float, float]) -> Iterator[Rect]:
+    """:func:`candidate_rects`, one at a time (most captions take the first)."""
+    x1, y1, x2, y2 = caption.box
+    x1, y1, x2, y2 = x1 * scale, y1 * scale, x2 * scale, y2 * scale
     w, h = caption.width, caption.height
-    spots = [
+    max_x = max(image_size[0] * scale - w, 0.0)
+    max_y = max(image_size[1] * scale - h, 0.0)
+    for x, y in (
         (x1, y1 - h),  # above, left-aligned
         (x1, y1),  # inside, top-left
         (x1, y2),  # below, left-aligned
@@ -58,17 +66,10 @@ def candidate_rects(caption: Caption, *, scale: float, image_size: tuple[float, 
         (x2 - w, y1 - h),  # above, right-aligned
         (x2 - w, y1),  # inside, top-right
         (x2 - w, y2),  # below, right-aligned
-    ]
-    max_x = max(image_size[0] * scale - w, 0.0)
-    max_y = max(image_size[1] * scale - h, 0.0)
-    rects: list[Rect] = []
-    for x, y in spots:
+    ):
         x = min(max(x, 0.0), max_x)
         y = min(max(y, 0.0), max_y)
-        rect = (x, y, x + w, y + h)
-        if rect not in rects:
-            rects.append(rect)
-    return rects
+        yield (x, y, x + w, y + h)
 
 
 def overlaps(a: Rect, b: Rect) -> bool:
@@ -86,10 +87,15 @@ def layout_captions(
     result: dict[Hashable, Placement] = {}
     for i in order:
         caption = captions[i]
-        candidates = candidate_rects(caption, scale=scale, image_size=image_size)
-        chosen = next((r for r in candidates if not _collides(r, grid)), None)
+        first: Rect | None = None
+        chosen: Rect | None = None
+        for rect in _candidates(caption, scale, image_size):
+            first = first or rect
+            if not _collides(rect, grid):
+                chosen = rect
+                break
         if chosen is None:
-            result[caption.key] = Placement(candidates[0], False)
+            result[caption.key] = Placement(first, False)  # type: ignore[arg-type]  # there is always a first
             continue
         for cell in _cells(chosen):
             grid.setdefault(cell, []).append(chosen)
