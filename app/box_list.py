@@ -23,6 +23,8 @@ from app.commands import set_difficult
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ("Box", "Score", "Difficult")
 DIFFICULT_COLUMN = 2
+#: Detection rows are refreshed this long after the last change (a slider drag is many).
+REFRESH_DELAY_MS = 80
 
 
 class BoxList(QWidget):
@@ -43,8 +45,11 @@ class BoxList(QWidget):
         header = self._tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        # fixed widths: "resize to contents" re-measures every row on each change (0.1 ms a cell)
+        metrics = self._tree.fontMetrics()
+        for column, sample in ((1, "0.00 edited"), (2, COLUMNS[2])):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(column, metrics.horizontalAdvance(sample) + 24)
         self._labels_root = QTreeWidgetItem(["Labels"])
         self._detections_root = QTreeWidgetItem(["Detections"])
         for root in (self._labels_root, self._detections_root):
@@ -58,10 +63,11 @@ class BoxList(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self._tree)
-        # detections change on every slider step: rebuild their rows once per event-loop turn
+        # detections change on every slider step: their rows follow once the slider rests a
+        # moment, so dragging a slider pays for the canvas only
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
-        self._refresh_timer.setInterval(0)
+        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
         self._refresh_timer.timeout.connect(self._rebuild_detections)
 
         self._tree.itemSelectionChanged.connect(self._on_tree_selection)
@@ -164,6 +170,7 @@ class BoxList(QWidget):
         indices = document.visible_detection_indices() if dets is not None else []
         scores = np.asarray(dets.scores)[indices].tolist() if indices else []
         root = self._detections_root
+        self._tree.setUpdatesEnabled(False)  # one repaint for the whole step
         with QSignalBlocker(self._tree):
             surplus = root.childCount() - len(indices)
             if surplus > 0:
@@ -189,6 +196,7 @@ class BoxList(QWidget):
                 if item.data(0, KEY_ROLE) != key:
                     item.setData(0, KEY_ROLE, key)
             root.setText(0, f"Detections ({len(indices)})")
+        self._tree.setUpdatesEnabled(True)
         self._select_from_canvas()
 
     # ------------------------------------------------------------------ selection sync

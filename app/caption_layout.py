@@ -110,7 +110,13 @@ def _cells(rect: Rect) -> Iterable[tuple[int, int]]:
 
 
 def _collides(rect: Rect, grid: dict[tuple[int, int], list[Rect]]) -> bool:
-    return any(overlaps(rect, other) for cell in _cells(rect) for other in grid.get(cell, ()))
+    x1, y1, x2, y2 = rect
+    for gx in range(int(x1 // _CELL), int(x2 // _CELL) + 1):
+        for gy in range(int(y1 // _CELL), int(y2 // _CELL) + 1):
+            for ox1, oy1, ox2, oy2 in grid.get((gx, gy), ()):
+                if x1 < ox2 and ox1 < x2 and y1 < oy2 and oy1 < y2:
+                    return True
+    return False
 
 
 __all__ = ["Caption", "Placement", "Rect", "candidate_rects", "layout_captions", "overlaps"]
