@@ -244,14 +244,13 @@ class MainWindow(QMainWindow):
             elif path.suffix.lower() in self._backend.image_extensions:
                 images.append(path)  # a missing file gets its message when shown
                 files.append(path)
+            else:
+                problem = "not an image or model file" if path.exists() else "not found"
+                self.statusBar().showMessage(f"{path}: {problem}", 8000)
         if images:  # what a restart reopens: the folder, or these files
             self._settings.last_images = [p.absolute() for p in files] if len(files) == len(images) else []
             for path in reversed(files[:RECENT_LIMIT]):
                 self._settings.add_recent("images", path.absolute())
-            else:
-                problem = "not an image or model file" if path.exists() else "not found"
-                self.statusBar().showMessage(f"{path}: {problem}", 8000)
-        if images:
             self.set_image_paths(images)
 
     def open_folder(self, folder: str | Path) -> None:

@@ -80,3 +80,18 @@ def test_restart_after_the_folder_and_model_are_gone_starts_as_usual(tmp_path: P
     last = last_session(settings)
     assert last.model is None and last.paths == () and last.image is None
     assert QApplication.instance() is not None
+
+
+def test_opening_image_files_is_remembered_and_a_wrong_path_is_named(make_window, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "loose", 2)
+    window = make_window()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image", encoding="utf-8")
+    window.open_paths([folder / "shot-2.png", notes])
+    assert "notes.txt: not an image or model file" in window.status_fields()["message"]
+    assert window.image_list.model.paths() == [folder / "shot-2.png"]
+    last = last_session(Settings())
+    assert last.paths == (folder / "shot-2.png",)  # a restart reopens these files, not their folder
+    window.open_paths([tmp_path / "missing.png.bak"])
+    assert "missing.png.bak: not found" in window.status_fields()["message"]
+    assert window.recent_menu.entries()[0] == ("images", folder / "shot-2.png")
