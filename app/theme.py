@@ -10,19 +10,21 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 
 
 def dark_palette() -> QPalette:
-    """A dark palette for the Fusion style (readable text, visible disabled state)."""
+    """A dark palette for the Fusion style (readable text, visible disabled state). Fusion
+    outlines check boxes and fields in the window colour darkened, so fields (Base) are a
+    little lighter than the window: the outline stays visible."""
     palette = QPalette()
     role, group = QPalette.ColorRole, QPalette.ColorGroup
     colors = {
-        role.Window: QColor(45, 45, 48),
+        role.Window: QColor(40, 40, 43),
         role.WindowText: QColor(230, 230, 230),
-        role.Base: QColor(30, 30, 32),
-        role.AlternateBase: QColor(52, 52, 56),
+        role.Base: QColor(54, 54, 58),
+        role.AlternateBase: QColor(62, 62, 66),
         role.ToolTipBase: QColor(60, 60, 64),
         role.ToolTipText: QColor(230, 230, 230),
         role.PlaceholderText: QColor(140, 140, 140),
         role.Text: QColor(230, 230, 230),
-        role.Button: QColor(53, 53, 57),
+        role.Button: QColor(58, 58, 62),
         role.ButtonText: QColor(230, 230, 230),
         role.BrightText: QColor(255, 90, 90),
         role.Light: QColor(75, 75, 80),

@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--grab", type=Path, default=None, help="save the window to this PNG when the scene is set")
     parser.add_argument("--grab-dock", type=Path, default=None, help="save the Feature pyramid dock to this PNG")
+    parser.add_argument("--dark", action="store_true", help="the dark palette, as on a dark system colour scheme")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
@@ -47,6 +48,11 @@ def main() -> int:
     qt_app = QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION + "-screenshots")  # leave the user's settings alone
     qt_app.setApplicationName(APP_NAME)
+    from app.theme import ColorSchemeFollower
+
+    theme = ColorSchemeFollower(qt_app)
+    if args.dark:
+        theme.apply(dark=True)
     import shutil
 
     from app.journal import default_journal_root
