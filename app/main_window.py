@@ -606,13 +606,16 @@ class MainWindow(QMainWindow):
         Detection dock as tall as its controls, the rest to the feature pyramid."""
         self._default_layout_pending = False
         side = min(400, max(360, self.width() // 4))
-        self.resizeDocks([self._image_dock, self._nms_dock], [min(300, self.width() // 5), side], Qt.Orientation.Horizontal)
+        left = min(320, max(290, self.width() // 5))
+        self.resizeDocks([self._image_dock, self._nms_dock], [left, side], Qt.Orientation.Horizontal)
         area = self._nms_dock.widget()
         panel = area.widget()
         content = panel.heightForWidth(area.viewport().width()) if panel.hasHeightForWidth() else -1
         wanted = max(content, panel.sizeHint().height()) + 2 * area.frameWidth()
         area.setMinimumHeight(min(wanted, self.height() // 2))  # resizeDocks alone may give it less
         self.resizeDocks([self._nms_dock, self._layer_dock], [wanted, max(self.height() - wanted, 1)], Qt.Orientation.Vertical)
+        files = max(160, int(self.height() * 0.3))  # the file list scrolls anyway; Boxes / Quality get the rest
+        self.resizeDocks([self._image_dock, self._box_dock], [files, max(self.height() - files, 1)], Qt.Orientation.Vertical)
         QTimer.singleShot(0, lambda: area.setMinimumHeight(0))  # then the user may shrink it again
 
     # ------------------------------------------------------------------ events

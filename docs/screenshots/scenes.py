@@ -7,7 +7,8 @@
 Opens the app as `retinanet-studio` does (demo model, sample images), waits for the first
 detections, then sets the scene: ``main`` (detections + pyramid dock), ``pyramid`` (a level
 overlaid on the image, a detection's anchor cell highlighted), ``editing`` (detections
-accepted as labels, one selected with its handles, the undo history non-empty).
+accepted as labels, one selected with its handles, the undo history non-empty), ``quality``
+(the Quality vs Labels tab raised).
 ``--size WxH`` sets the window size; ``--grab PNG`` saves the window itself (any size, even
 larger than the virtual screen) once the scene is set, ``--grab-dock PNG`` the Feature
 pyramid dock.
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("scene", choices=("main", "pyramid", "editing"))
+    parser.add_argument("scene", choices=("main", "pyramid", "editing", "quality"))
     parser.add_argument("--image", type=int, default=1, help="row of the sample image to show")
     parser.add_argument("--size", default="1600x1000", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--grab", type=Path, default=None, help="save the window to this PNG when the scene is set")
@@ -90,6 +91,8 @@ def main() -> int:
                 x1, y1, x2, y2 = (float(v) for v in detections.boxes[0])
                 point = canvas.mapFromScene(QPointF((x1 + x2) / 2, (y1 + y2) / 2))
                 QTest.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=point)
+        elif args.scene == "quality":
+            window.findChild(QDockWidget, "QualityDock").raise_()
         elif args.scene == "editing":
             window.annotation.accept_all_detections()
             canvas.set_selected_rows([0])

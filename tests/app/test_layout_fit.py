@@ -37,6 +37,12 @@ def test_nothing_is_clipped_on_first_start(make_window, image_folder: Path, fake
         room = combo.width() - 28  # the arrow and frame
         assert combo.fontMetrics().horizontalAdvance(text) <= room, f"{text!r} is cut in a {combo.width()} px drop-down"
     assert viewer.overlay_check.visibleRegion().boundingRect().height() == viewer.overlay_check.height()
+    # the Quality vs Labels tab shares the Boxes pane: it fits too
+    quality = window.findChild(QDockWidget, "QualityDock")
+    quality.raise_()
+    qtbot.waitUntil(lambda: not quality.visibleRegion().isEmpty())
+    area = quality.widget()
+    assert isinstance(area, QScrollArea) and area.verticalScrollBar().maximum() == 0
 
 
 def test_the_first_window_is_no_larger_than_the_screen(qtbot) -> None:  # noqa: ANN001
