@@ -32,6 +32,7 @@ from PySide6.QtGui import QAction, QActionGroup, QImage
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from app import shortcuts
+from app.class_list import find_class_lists
 from app.document import LabelDocument, ProjectClasses
 from app.export import FORMAT_NAMES, ExportCancelled, ExportResult, export_labelled_set
 from app.journal import LabelSession, SavePrompt
@@ -51,6 +52,18 @@ FORMAT_MENU_TEXT = {
 }
 #: Names of the canvas actions that act on labels (app.shortcuts.EDIT_SHORTCUTS).
 CANVAS_ACTIONS = tuple(spec.name for spec in shortcuts.EDIT_SHORTCUTS)
+
+
+def label_folders_of(image_folder: Path) -> list[Path]:
+    """Where the labels (and a class list) of ``image_folder`` may live: the folder itself,
+    and the label folders of the usual layouts beside it (YOLO's ``images/`` <-> ``labels/``,
+    VOC datasets' ``annotations/`` or ``annots/``)."""
+    folders = [image_folder]
+    for name in ("labels", "annotations", "Annotations", "annots"):
+        sibling = image_folder.parent / name
+        if sibling != image_folder and sibling.is_dir():
+            folders.append(sibling)
+    return folders
 
 
 class Annotator(QObject):
@@ -108,6 +121,9 @@ class Annotator(QObject):
         window.images_opened.connect(self._on_images_opened)
         if hasattr(canvas, "space_tapped"):  # Space on the canvas: a tap verifies, a hold pans
             canvas.space_tapped.connect(self.actions["verify"].trigger)
+        if hasattr(canvas, "set_last_class"):  # the picker preselects the class used last, across sessions
+            canvas.set_last_class(settings.last_class)
+            canvas.class_chosen.connect(self._remember_class)
 
     # ------------------------------------------------------------------ public parts
     @property
@@ -373,8 +389,29 @@ class Annotator(QObject):
         self._window.canvas.set_document(None)
         self._window.setWindowModified(False)
 
+    def _remember_class(self, name: str) -> None:
+        self._window.settings.last_class = name
+
     def _on_images_opened(self, paths: list[Path]) -> None:
-        """Offer back the unsaved edits a crash left in the folders just opened."""
+        """Read the class lists of the folders just opened (LabelImg's classes.txt /
+        predefined_classes.txt) and offer back the unsaved edits a crash left there."""
+        self._load_class_lists(paths)
+        self._offer_recovery(paths)
+
+    def _load_class_lists(self, paths: list[Path]) -> None:
+        folders: list[Path] = []
+        for parent in dict.fromkeys(p.parent for p in paths):
+            folders.extend(label_folders_of(parent))
+        found = find_class_lists(folders)
+        before = len(self.project)
+        self.project.extend(found.names)
+        if found.problems:
+            self._window.statusBar().showMessage("Class list not read: " + "; ".join(found.problems), 15000)
+        elif found.files and len(self.project) > before:
+            added = len(self.project) - before
+            self._status(f"{added} class{'es' if added != 1 else ''} from {', '.join(str(f) for f in found.files)}")
+
+    def _offer_recovery(self, paths: list[Path]) -> None:
         model = self._window.image_list.model
         self._choose_label_dirs(paths)
         # One abspath per folder, not per image: a 10,000-image folder opens at once.

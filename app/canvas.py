@@ -14,8 +14,9 @@ filtering is switched on only when zoomed out, and nothing rescales the pixmap p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
@@ -55,15 +56,16 @@ from app.canvas_items import (
     LayerItem,
     ShownDetection,
     box_rect,
-    class_color,
     drag_box,
     handle_points,
     resize_box,
     smallest_containing,
     translate_boxes,
 )
+from app.caption_layout import Caption, Placement, layout_captions
 from app.class_picker import ClassPicker
-from app.colors import rgb_to_qimage
+from app.colors import class_name_color, rgb_to_qimage
+from app.commands import set_difficult
 from app.document import LabelDocument, ProjectClasses
 from model.postprocess import Detections
 
@@ -71,6 +73,7 @@ from model.postprocess import Detections
 ClassChooser = Callable[[QWidget, ProjectClasses, str], "str | None"]
 
 _Z_IMAGE, _Z_OVERLAY, _Z_DETECTIONS, _Z_LABELS, _Z_HIGHLIGHT = 0.0, 1.0, 2.0, 3.0, 4.0
+_LABEL_CAPTION_PRIORITY = 2.0  # labels' captions are placed before any detection's (scores <= 1)
 _HANDLE_TOLERANCE = 6.0  # viewport px around a handle centre that grab it
 _CLICK_SLOP = 3  # viewport px a press may move and still count as a click
 _MAX_ZOOM = 64.0
@@ -112,6 +115,8 @@ class Canvas(QGraphicsView):
     ``image_clicked(x, y)`` a left click (no drag) in image pixels;
     ``detection_selected(i)`` with ``i`` an index into the document's current detections;
     ``selection_changed(rows)``; ``zoom_changed(scale)`` (view pixels per image pixel);
+    ``class_chosen(name)`` when the class picker gave a class (drawing or relabelling);
+    ``document_changed(document)`` when another document is shown;
     ``painted(ms)`` after each repaint of the view, with the time it took.
     """
 
@@ -123,6 +128,8 @@ class Canvas(QGraphicsView):
     painted = Signal(float)
     #: Space pressed and released without panning (LabelImg: verify the image).
     space_tapped = Signal()
+    class_chosen = Signal(str)
+    document_changed = Signal(object)
 
     def __init__(
         self,
@@ -171,6 +178,9 @@ class Canvas(QGraphicsView):
 
         self._label_items: list[LabelItem] = []
         self._detection_items: dict[int, DetectionItem] = {}
+        self._detection_scores: dict[int, float] = {}
+        self._captions: dict[Hashable, Placement] = {}  # the last caption layout
+        self._hover_caption: Hashable | None = None
         self._selection: list[int] = []
         self._selected_detection = -1
         self._drag: _Drag | None = None
@@ -253,6 +263,7 @@ class Canvas(QGraphicsView):
         self._selected_detection = -1
         self._sync_labels([])
         self._sync_detections()
+        self.document_changed.emit(self._document)
 
     def set_detections(
         self,
@@ -293,6 +304,13 @@ class Canvas(QGraphicsView):
                 model_id=document.model_id,
                 size=self._inference_size,
             )
+
+    def last_class(self) -> str:
+        """The class picked last: the picker preselects it for the next new box."""
+        return self._last_class
+
+    def set_last_class(self, name: str) -> None:
+        self._last_class = str(name)
 
     def set_class_chooser(self, chooser: ClassChooser | None) -> None:
         """Replace the class picker popup (``None``: the default :class:`ClassPicker`)."""
@@ -444,7 +462,23 @@ class Canvas(QGraphicsView):
         name = self._class_chooser(self, self._document.project, current)
         if name:
             self._last_class = name
+            self.class_chosen.emit(name)
             self._document.relabel(self._selection, name)
+
+    def toggle_difficult_selected(self) -> None:
+        """Mark the selected labels *difficult* (VOC), or, when all of them already are,
+        not difficult; one undo step."""
+        rows = self._selection
+        if rows:
+            difficult = not all(self._document.entry(r).label.difficult for r in rows)
+            set_difficult(self._document, rows, difficult)
+
+    def select_detection(self, index: int) -> None:
+        """Select the detection ``index`` of the document's detections (-1: none), as a
+        click on it would."""
+        shown = index if index in self._detection_items else -1
+        if shown != self._selected_detection:
+            self._select_detection(shown)
 
     def accept_selected_detection(self) -> None:
         dets = self._document.detections
@@ -492,8 +526,7 @@ class Canvas(QGraphicsView):
         self._sync_labels(self._selection)
 
     def _color(self, name: str) -> QColor:
-        index = self._document.project.index(name)
-        return class_color(index if index >= 0 else len(self._document.project) + sum(map(ord, name)))
+        return class_name_color(name)  # from the name: the same in every session
 
     def _sync_labels(self, select_rows: list[int]) -> None:
         entries = self._document.entries()
@@ -502,13 +535,15 @@ class Canvas(QGraphicsView):
             self._scene.removeItem(item)
         for row, entry in enumerate(entries):
             name = entry.label.name
+            difficult = bool(entry.label.difficult)
             if row < len(self._label_items):
-                self._label_items[row].set_label(box=entry.box, name=name, color=self._color(name))
+                self._label_items[row].set_label(box=entry.box, name=name, color=self._color(name), difficult=difficult)
             else:
-                item = LabelItem(self._labels_layer, box=entry.box, name=name, color=self._color(name))
+                item = LabelItem(self._labels_layer, box=entry.box, name=name, color=self._color(name), difficult=difficult)
                 self._label_items.append(item)
         self._selection = []
         self.set_selected_rows(select_rows)
+        self._layout_captions()
 
     def _sync_detections(self) -> None:
         """Draw the document's visible detections, reusing the items of the previous ones
@@ -517,6 +552,7 @@ class Canvas(QGraphicsView):
         dets = document.detections
         indices = document.visible_detection_indices() if dets is not None else []
         shown: list[ShownDetection] = []
+        scores: dict[int, float] = {}
         if dets is not None and indices:
             colors: dict[str, QColor] = {}
             rows = zip(
@@ -528,6 +564,7 @@ class Canvas(QGraphicsView):
                 strict=True,
             )
             for i, box, score, anchor_id, class_id in rows:
+                scores[i] = score
                 name = document.detection_name(i)
                 color = colors.get(name)
                 if color is None:
@@ -536,14 +573,85 @@ class Canvas(QGraphicsView):
                     ShownDetection(index=i, key=(anchor_id, class_id), box=tuple(box), text=f"{name} {score:.2f}", color=color)
                 )
         self._detection_items = self._detections_layer.show(shown, selected=self._selected_detection)
+        self._detection_scores = scores
+        self._layout_captions()
+
+    # ------------------------------------------------------------------ captions
+    def caption_rects(self, *, shown_only: bool = True) -> dict[tuple[str, int], Box]:
+        """Caption rects as laid out now, xyxy in view pixels relative to the image's
+        top-left corner (captions keep their screen size): ``("label", row)`` and
+        ``("detection", index)`` keys; with ``shown_only``, only the captions on screen."""
+        out: dict[tuple[str, int], Box] = {}
+        for key, placement in self._captions.items():
+            if not shown_only or self._caption_shown(key, placement):
+                out[key] = placement.rect  # type: ignore[index]
+        return out
+
+    def _layout_captions(self) -> None:
+        """Place every caption (labels first, then detections by score) so that none
+        covers another and none is cut at the image edge (:mod:`app.caption_layout`)."""
+        scale = self.zoom()
+        width, height = self._bounds()
+        if scale <= 0 or width <= 0 or height <= 0:
+            self._captions = {}
+            return
+        captions: list[Caption] = []
+        for row, item in enumerate(self._label_items):
+            rect = item.tag().boundingRect()
+            captions.append(Caption(("label", row), item.box(), rect.width(), rect.height(), _LABEL_CAPTION_PRIORITY))
+        for index, item in self._detection_items.items():
+            rect = item.tag().boundingRect()
+            score = self._detection_scores.get(index, 0.0)
+            captions.append(Caption(("detection", index), item.box(), rect.width(), rect.height(), score))
+        self._captions = layout_captions(captions, scale=scale, image_size=(width, height))
+        for key, placement in self._captions.items():
+            tag = self._caption_item(key)
+            if tag is not None:
+                x1, _y1, _x2, y2 = placement.rect
+                tag.setPos(x1 / scale, y2 / scale)  # the tag's anchor is its bottom-left corner
+        self._update_caption_visibility()
+
+    def _caption_item(self, key: Hashable) -> Any:
+        kind, index = key  # type: ignore[misc]
+        if kind == "label":
+            return self._label_items[index].tag() if index < len(self._label_items) else None
+        item = self._detection_items.get(index)
+        return None if item is None else item.tag()
+
+    def _caption_shown(self, key: Hashable, placement: Placement) -> bool:
+        if placement.placed or key == self._hover_caption:
+            return True
+        kind, index = key  # type: ignore[misc]
+        return index in self._selection if kind == "label" else index == self._selected_detection
+
+    def _update_caption_visibility(self) -> None:
+        for key, placement in self._captions.items():
+            tag = self._caption_item(key)
+            if tag is not None:
+                shown = self._caption_shown(key, placement)
+                tag.setVisible(shown)
+                tag.setZValue(0.0 if placement.placed else 1.0)  # a caption shown on demand goes on top
+
+    def _set_hover_caption(self, pos: QPoint) -> None:
+        p = self._to_image(pos)
+        row = self._label_at(p)
+        if row is not None:
+            key: Hashable | None = ("label", row)
+        else:
+            detection = self._detection_at(p)
+            key = None if detection is None else ("detection", detection)
+        if key != self._hover_caption:
+            self._hover_caption = key
+            self._update_caption_visibility()
 
     def _set_selection(self, rows: list[int]) -> None:
         for row, item in enumerate(self._label_items):
             item.set_selected(row in rows)
         changed = rows != self._selection
         self._selection = rows
+        self._update_caption_visibility()
         has = bool(rows)
-        for name in ("delete", "duplicate", "relabel"):
+        for name in ("delete", "duplicate", "relabel", "difficult"):
             self._actions[name].setEnabled(has)
         if changed:
             self.selection_changed.emit(list(rows))
@@ -552,6 +660,7 @@ class Canvas(QGraphicsView):
         for i, item in self._detection_items.items():
             item.set_selected(i == index)
         self._selected_detection = index
+        self._update_caption_visibility()
         self._actions["accept_detection"].setEnabled(index >= 0)
         self._actions["reject_detection"].setEnabled(index >= 0)
         if index >= 0:
@@ -564,6 +673,7 @@ class Canvas(QGraphicsView):
             "delete": self.delete_selected,
             "duplicate": self.duplicate_selected,
             "relabel": self.relabel_selected,
+            "difficult": self.toggle_difficult_selected,
             "hide": lambda: self.set_boxes_hidden(not self._hidden),
             "accept_detection": self.accept_selected_detection,
             "reject_detection": self.reject_selected_detection,
@@ -581,7 +691,7 @@ class Canvas(QGraphicsView):
             action.triggered.connect(slots[spec.name])
             self.addAction(action)
             actions[spec.name] = action
-        for name in ("delete", "duplicate", "relabel", "accept_detection", "reject_detection"):
+        for name in ("delete", "duplicate", "relabel", "difficult", "accept_detection", "reject_detection"):
             actions[name].setEnabled(False)
         return actions
 
@@ -630,6 +740,7 @@ class Canvas(QGraphicsView):
         mode = Qt.TransformationMode.SmoothTransformation if scale < 1.0 else Qt.TransformationMode.FastTransformation
         if self._pixmap_item.transformationMode() != mode:
             self._pixmap_item.setTransformationMode(mode)
+        self._layout_captions()  # captions keep their screen size: the free spots change
         self.zoom_changed.emit(scale)
 
     def _min_zoom(self) -> float:
@@ -724,6 +835,7 @@ class Canvas(QGraphicsView):
         drag = self._drag
         if drag is None:
             self._update_cursor(pos)
+            self._set_hover_caption(pos)
             return
         if (pos - drag.start_view).manhattanLength() > _CLICK_SLOP:
             drag.moved = True
@@ -887,6 +999,7 @@ class Canvas(QGraphicsView):
         name = self._class_chooser(self, self._document.project, self._last_class)
         if name:
             self._last_class = name
+            self.class_chosen.emit(name)
             self._document.add_box(box, name)
 
     def _cancel_drag(self) -> None:

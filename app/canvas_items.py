@@ -253,23 +253,26 @@ class LabelItem(QGraphicsRectItem):
 
     FILL_ALPHA = 48
 
-    def __init__(self, parent: QGraphicsItem, *, box: Box, name: str, color: QColor) -> None:
+    def __init__(self, parent: QGraphicsItem, *, box: Box, name: str, color: QColor, difficult: bool = False) -> None:
         super().__init__(box_rect(box), parent)
         self._name = ""
         self._color = QColor(color)
         self._selected = False
+        self._difficult = difficult
         self._styled = False
         self._handles: dict[str, HandleItem] = {}
         self._tag = TagItem(self, text=name, fill=color, text_color=_readable_text_color(color))
-        self.set_label(box=box, name=name, color=color)
+        self.set_label(box=box, name=name, color=color, difficult=difficult)
 
-    def set_label(self, *, box: Box, name: str, color: QColor) -> None:
-        """Show ``box`` (xyxy) with class ``name`` in ``color``; what did not change is left
-        alone (no tag re-layout, no restyle)."""
+    def set_label(self, *, box: Box, name: str, color: QColor, difficult: bool = False) -> None:
+        """Show ``box`` (xyxy) with class ``name`` in ``color``; a *difficult* label gets a
+        hatched fill and "· difficult" in its tag. What did not change is left alone (no
+        tag re-layout, no restyle)."""
         self._name = name
-        self._tag.set_text(name)
-        if color != self._color or not self._styled:
+        self._tag.set_text(f"{name} · difficult" if difficult else name)
+        if color != self._color or difficult != self._difficult or not self._styled:
             self._color = QColor(color)
+            self._difficult = difficult
             self._tag.set_colors(fill=self._color, text_color=_readable_text_color(self._color))
             self._apply_style()
         self.set_box(box)
@@ -285,8 +288,15 @@ class LabelItem(QGraphicsRectItem):
     def box(self) -> Box:
         return rect_box(self.rect())
 
+    def tag(self) -> TagItem:
+        """The name tag (the canvas places it: :mod:`app.caption_layout`)."""
+        return self._tag
+
     def name(self) -> str:
         return self._name
+
+    def is_difficult(self) -> bool:
+        return self._difficult
 
     def is_selected(self) -> bool:
         return self._selected
@@ -312,6 +322,10 @@ class LabelItem(QGraphicsRectItem):
         self._styled = True
         self.setPen(_cosmetic_pen(self._color, 3.0 if self._selected else 2.0))
         fill = QColor(self._color)
+        if self._difficult:  # hatched: told apart at a glance, in any colour
+            fill.setAlpha(200 if self._selected else 150)
+            self.setBrush(QBrush(fill, Qt.BrushStyle.BDiagPattern))
+            return
         fill.setAlpha(self.FILL_ALPHA * 2 if self._selected else self.FILL_ALPHA)
         self.setBrush(QBrush(fill))
 
@@ -353,6 +367,10 @@ class DetectionItem(QGraphicsRectItem):
 
     def text(self) -> str:
         return self._tag.text()
+
+    def tag(self) -> TagItem:
+        """The "class 0.87" tag (the canvas places it: :mod:`app.caption_layout`)."""
+        return self._tag
 
     def box(self) -> Box:
         return rect_box(self.rect())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import colorsys
+import hashlib
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -18,27 +20,56 @@ COLORMAPS: dict[str, int | None] = {
 
 
 def class_color(class_id: int) -> QColor:
-    """A stable, well-separated colour for class ``class_id`` (golden-ratio hue walk)."""
+    """A well-separated colour for class number ``class_id`` (golden-ratio hue walk)."""
     hue = (0.61803398875 * int(class_id) + 0.1) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 0.95)
     return QColor(int(r * 255), int(g * 255), int(b * 255))
 
 
-def normalize_to_uint8(values: np.ndarray) -> np.ndarray:
-    """(h, w) float -> (h, w) uint8, min-max stretched over this one map.
+def class_name_color(name: str) -> QColor:
+    """The colour of class ``name``: derived from the name alone (BLAKE2 digest -> hue,
+    saturation, value), so a class keeps its colour across sessions, folders and class
+    orders. Python's ``hash()`` is salted per process and would not."""
+    return QColor(*_name_rgb(name))
 
-    A constant map becomes all zeros; NaN/inf are treated as the minimum.
+
+@lru_cache(maxsize=4096)
+def _name_rgb(name: str) -> tuple[int, int, int]:
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+    hue = int.from_bytes(digest[:4], "big") / 2**32
+    saturation = 0.70 + 0.25 * digest[4] / 255.0
+    value = 0.85 + 0.13 * digest[5] / 255.0
+    r, g, b = colorsys.hsv_to_rgb(hue, saturation, value)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+def value_range(values: np.ndarray) -> tuple[float, float]:
+    """(min, max) of the finite values of ``values``; (0, 0) when there are none."""
+    values = np.asarray(values, dtype=np.float32)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 0.0
+    return float(finite.min()), float(finite.max())
+
+
+def normalize_to_uint8(values: np.ndarray, low: float | None = None, high: float | None = None) -> np.ndarray:
+    """(h, w) float -> (h, w) uint8: ``low`` -> 0 and ``high`` -> 255, clipped outside;
+    by default min-max stretched over this one map.
+
+    An empty range (constant map) becomes all zeros; NaN/inf are treated as the minimum.
     """
     values = np.asarray(values, dtype=np.float32)
     finite = np.isfinite(values)
     if not finite.any():
         return np.zeros(values.shape, dtype=np.uint8)
-    low = float(values[finite].min())
-    high = float(values[finite].max())
-    span = high - low
+    if low is None or high is None:
+        own_low, own_high = value_range(values)
+        low = own_low if low is None else low
+        high = own_high if high is None else high
+    span = float(high) - float(low)
     if span <= 0.0:
         return np.zeros(values.shape, dtype=np.uint8)
-    scaled = np.where(finite, (values - low) * (255.0 / span), 0.0)
+    scaled = np.where(finite, (values - float(low)) * (255.0 / span), 0.0)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 

@@ -8,6 +8,7 @@ A mouse drag is one command, pushed on release.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -117,6 +118,31 @@ class RelabelLabels(ReplaceLabels):
     def __init__(self, document: LabelDocument, rows: Sequence[int], name: str) -> None:
         entries = [document.entry(r).with_name(name) for r in rows]
         super().__init__(document, rows, entries, text=f"Relabel as {name!r}")
+
+
+class SetDifficult(ReplaceLabels):
+    """Set the VOC *difficult* flag of the labels at ``rows`` to ``difficult`` (box, class
+    and provenance unchanged: the flag is a judgement about the object, not an edit of the
+    detection)."""
+
+    def __init__(self, document: LabelDocument, rows: Sequence[int], difficult: bool) -> None:
+        entries = [_with_difficult(document.entry(r), difficult) for r in rows]
+        n = len(rows)
+        what = "Box" if n == 1 else f"{n} Boxes"
+        super().__init__(document, rows, entries, text=f"Mark {what} Difficult" if difficult else f"Mark {what} Not Difficult")
+
+
+def _with_difficult(entry: LabelEntry, difficult: bool) -> LabelEntry:
+    return dataclasses.replace(entry, label=dataclasses.replace(entry.label, difficult=bool(difficult)))
+
+
+def set_difficult(document: LabelDocument, rows: Iterable[int], difficult: bool) -> bool:
+    """Push one :class:`SetDifficult` for the labels at ``rows`` whose flag differs;
+    returns whether anything changed."""
+    rows = [r for r in sorted(set(rows)) if 0 <= r < document.label_count() and document.entry(r).label.difficult != difficult]
+    if rows:
+        document.push(SetDifficult(document, rows, difficult))
+    return bool(rows)
 
 
 class RejectDetections(QUndoCommand):

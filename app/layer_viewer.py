@@ -6,7 +6,10 @@ or the class score map (where does this level see objects); a colormap; one leve
 large and, optionally, as an overlay on the canvas. Selecting a detection highlights the
 pyramid cell whose anchor produced it.
 
-All maps are computed with vectorised numpy and normalised per level for display.
+All maps are computed with vectorised numpy. Colours follow one scale shared by every
+level (the default for class score maps: 0..1, so a P7 cell scoring 0.01 is dark and a P3
+cell scoring 0.9 bright) or each level's own min..max (the default for activations); a
+colour bar under the maps gives the values.
 """
 
 from __future__ import annotations
@@ -23,20 +26,26 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDockWidget,
-    QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
-from app.colors import COLORMAPS, colorize, normalize_to_uint8, rgb_to_qimage
+from app.color_bar import ColorBar
+from app.colors import COLORMAPS, colorize, normalize_to_uint8, rgb_to_qimage, value_range
 
 REDUCTIONS = ("mean", "max", "l2", "channel")
+#: Colour scales: one range for every level, or each level's own min..max.
+SCALES = ("shared", "level")
+SCALE_LABELS = {"shared": "Shared", "level": "Per level"}
+#: The scale each source starts with (a user's choice is then kept per source).
+DEFAULT_SCALE = {"activations": "level", "scores": "shared"}
 REDUCTION_LABELS = {"mean": "Mean", "max": "Max", "l2": "L2 norm", "channel": "One channel"}
 SOURCES = ("activations", "scores")
 
@@ -175,13 +184,15 @@ class LevelImageView(QWidget):
 
 
 class _LevelTile(QFrame):
-    """Thumbnail of one level: the map and 'P3 · stride 8 · 48×48×64'."""
+    """Thumbnail of one level: the map, 'P3' and its grid '48×48' (stride and channels in
+    the tooltip and the large view's caption: a narrow dock never cuts the text)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.view = LevelImageView(84)
+        self.view = LevelImageView(40)
         self.caption = QLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.view, 1)
@@ -203,6 +214,7 @@ class LayerViewer(QWidget):
         self._levels: list[LevelInfo] = []
         self._values: list[np.ndarray] = []  # (h, w) displayed values per level
         self._rgb: list[np.ndarray] = []  # (h, w, 3) colour maps per level
+        self._ranges: list[tuple[float, float]] = []  # (low, high) of the colour scale per level
         self._selected = 0
         self._cell: tuple[int, int, int] | None = None  # (level, row, col)
         self._hover_text = ""
@@ -210,7 +222,8 @@ class LayerViewer(QWidget):
 
         self._source = QComboBox()
         self._source.addItem("Activations", "activations")
-        self._source.addItem("Class score map", "scores")
+        self._source.addItem("Class scores", "scores")
+        self._source.setItemData(1, "the per-level class score map: where this level sees objects", Qt.ItemDataRole.ToolTipRole)
         self._reduction = QComboBox()
         for mode in REDUCTIONS:
             self._reduction.addItem(REDUCTION_LABELS[mode], mode)
@@ -221,26 +234,57 @@ class LayerViewer(QWidget):
         self._colormap = QComboBox()
         for name in COLORMAPS:
             self._colormap.addItem(name, name)
-        controls = QFormLayout()
-        controls.addRow("Source", self._source)
-        controls.addRow("Channels", self._reduction)
-        controls.addRow("Channel", self._channel)
-        controls.addRow("Class", self._class)
-        controls.addRow("Colormap", self._colormap)
+        self._scale = QComboBox()
+        for mode in SCALES:
+            self._scale.addItem(SCALE_LABELS[mode], mode)
+        self._scale.setToolTip("one colour scale for every level, or each level stretched to its own min..max")
+        self._scale_by_source = dict(DEFAULT_SCALE)
+        self._scale.setCurrentIndex(SCALES.index(self._scale_by_source[self._source.currentData()]))
+        # two columns of label + drop-down: six controls in three rows
+        controls = QGridLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.setHorizontalSpacing(4)
+        controls.setVerticalSpacing(3)
+        for index, (text, widget) in enumerate(
+            (
+                ("Source", self._source),
+                ("Colormap", self._colormap),
+                ("Channels", self._reduction),
+                ("Channel", self._channel),
+                ("Class", self._class),
+                ("Scale", self._scale),
+            )
+        ):
+            row, column = divmod(index, 2)
+            widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # shrink with the dock, never clip it
+            widget.setMinimumWidth(60)
+            if isinstance(widget, QComboBox):
+                widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+                widget.setMinimumContentsLength(4)
+                widget.view().setMinimumWidth(widget.view().sizeHintForColumn(0) + 24)  # the open list shows whole names
+            label = QLabel(text)
+            label.setBuddy(widget)
+            controls.addWidget(label, row, column * 2)
+            controls.addWidget(widget, row, column * 2 + 1)
+        controls.setColumnStretch(1, 1)
+        controls.setColumnStretch(3, 1)
 
         self._strip = QWidget()
         self._strip_layout = QHBoxLayout(self._strip)
         self._strip_layout.setContentsMargins(0, 0, 0, 0)
+        self._strip_layout.setSpacing(2)
         self._tiles: list[_LevelTile] = []
-        strip_scroll = QScrollArea()
-        strip_scroll.setWidgetResizable(True)
-        strip_scroll.setWidget(self._strip)
-        strip_scroll.setMinimumHeight(130)
 
-        self._large = LevelImageView(220)
+        self._large = LevelImageView(96)
+        self._large.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self._large_caption = QLabel()
+        self._large_caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._color_bar = ColorBar()
         self._info = QLabel(" ")
         self._info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._info.setWordWrap(True)  # a long hover text wraps instead of widening the dock
+        self._info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._info.setFixedHeight(self._info.fontMetrics().lineSpacing() * 2 + 2)
         self._overlay = QCheckBox("Overlay on image")
         self._opacity = QSlider(Qt.Orientation.Horizontal)
         self._opacity.setRange(0, 100)
@@ -251,14 +295,19 @@ class LayerViewer(QWidget):
         overlay_row.addWidget(self._opacity, 1)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.setSpacing(4)
         layout.addLayout(controls)
-        layout.addWidget(strip_scroll)
+        layout.addLayout(overlay_row)
+        layout.addWidget(self._strip)
+        layout.addWidget(self._color_bar)
         layout.addWidget(self._large_caption)
         layout.addWidget(self._large, 1)
         layout.addWidget(self._info)
-        layout.addLayout(overlay_row)
 
-        for combo in (self._source, self._reduction, self._class, self._colormap):
+        self._source.currentIndexChanged.connect(self._on_source)
+        self._scale.currentIndexChanged.connect(self._on_scale)
+        for combo in (self._reduction, self._class, self._colormap):
             combo.currentIndexChanged.connect(self._recompute)
         self._channel.valueChanged.connect(self._recompute)
         self._overlay.toggled.connect(self._emit_overlay)
@@ -286,6 +335,25 @@ class LayerViewer(QWidget):
     @property
     def colormap_combo(self) -> QComboBox:
         return self._colormap
+
+    @property
+    def scale_combo(self) -> QComboBox:
+        """Colour scale: "shared" (one range for every level) or "level" (per level)."""
+        return self._scale
+
+    @property
+    def color_bar(self) -> ColorBar:
+        return self._color_bar
+
+    def scale_range(self, level: int | None = None) -> tuple[float, float]:
+        """The (low, high) values that map to the colormap's ends for ``level`` (default:
+        the selected one); (0, 0) before an output."""
+        level = self._selected if level is None else level
+        return self._ranges[level] if 0 <= level < len(self._ranges) else (0.0, 0.0)
+
+    def level_caption(self, level: int) -> str:
+        """The caption under a level's thumbnail."""
+        return self._tiles[level].caption.text()
 
     @property
     def overlay_check(self) -> QCheckBox:
@@ -340,6 +408,7 @@ class LayerViewer(QWidget):
         """Show the pyramid of a network output (None clears the maps)."""
         self._output = output
         self._cell = None
+        self._on_hover(0, -1, -1)  # the last image's hover text does not describe this one
         if self._contract is not None:
             self._levels = [LevelInfo(lv.name, int(lv.stride), self._shape_of(lv.name)) for lv in self._contract.levels]
             if output is not None and self._levels and self._levels[0].shape is not None:
@@ -409,18 +478,28 @@ class LayerViewer(QWidget):
 
     def _recompute(self, *_args: object) -> None:
         self._update_enabled()
-        self._values, self._rgb = [], []
+        self._values, self._rgb, self._ranges = [], [], []
         self._overlay_cache = None
         if self._output is not None:
             colormap = self._colormap.currentData()
-            for level in range(len(self._levels)):
-                values = self._level_map(level)
-                self._values.append(values)
-                self._rgb.append(colorize(normalize_to_uint8(values), colormap))
+            self._values = [self._level_map(level) for level in range(len(self._levels))]
+            own = [value_range(values) for values in self._values]
+            if self._scale.currentData() == "shared":
+                if self._source.currentData() == "scores":
+                    shared = (0.0, 1.0)  # probabilities: one fixed, honest scale
+                else:
+                    shared = (min(lo for lo, _ in own), max(hi for _, hi in own)) if own else (0.0, 0.0)
+                self._ranges = [shared] * len(own)
+            else:
+                self._ranges = own
+            for values, (low, high) in zip(self._values, self._ranges, strict=True):
+                self._rgb.append(colorize(normalize_to_uint8(values, low, high), colormap))
         for level, tile in enumerate(self._tiles):
             info = self._levels[level]
-            shape = "×".join(map(str, info.shape)) if info.shape else "–"
-            tile.caption.setText(f"{info.name} · stride {info.stride}\n{shape}")
+            grid = "×".join(map(str, info.shape[:2])) if info.shape else "–"
+            tile.caption.setText(f"{info.name}\n{grid}")
+            full = "×".join(map(str, info.shape)) if info.shape else "no output yet"
+            tile.setToolTip(f"{info.name} · stride {info.stride} · {full}")
             tile.view.set_image(rgb_to_qimage(self._rgb[level]) if level < len(self._rgb) else None)
         self._refresh_selection()
         self._emit_overlay()
@@ -435,9 +514,32 @@ class LayerViewer(QWidget):
         self._large.set_highlight(self._cell[1:] if self._cell and self._cell[0] == self._selected else None)
         if self._levels:
             info = self._levels[self._selected]
-            self._large_caption.setText(f"{info.name} · stride {info.stride}")
+            shape = f" · {'×'.join(map(str, info.shape))}" if info.shape else ""
+            self._large_caption.setText(f"{info.name} · stride {info.stride}{shape}")
         else:
             self._large_caption.setText("No model")
+        self._update_color_bar()
+
+    def _update_color_bar(self) -> None:
+        low, high = self.scale_range()
+        if self._scale.currentData() == "shared":
+            names = [lv.name for lv in self._levels]
+            title = f"shared scale, {names[0]}–{names[-1]}" if names else "shared scale"
+        else:
+            title = f"{self._levels[self._selected].name} only" if self._levels else ""
+        self._color_bar.set_scale(low, high, colormap=self._colormap.currentData(), title=title)
+        self._color_bar.setVisible(self._output is not None)
+
+    def _on_source(self, _index: int) -> None:
+        mode = self._scale_by_source[self._source.currentData()]
+        self._scale.blockSignals(True)
+        self._scale.setCurrentIndex(SCALES.index(mode))
+        self._scale.blockSignals(False)
+        self._recompute()
+
+    def _on_scale(self, _index: int) -> None:
+        self._scale_by_source[self._source.currentData()] = self._scale.currentData()
+        self._recompute()
 
     def _update_enabled(self) -> None:
         scores = self._source.currentData() == "scores"
@@ -482,6 +584,7 @@ class LayerViewerDock(QDockWidget):
 
 __all__ = [
     "REDUCTIONS",
+    "SCALES",
     "LayerViewer",
     "LayerViewerDock",
     "LevelImageView",

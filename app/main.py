@@ -23,20 +23,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def open_window(args: argparse.Namespace) -> MainWindow:
+def open_window(args: argparse.Namespace, window: MainWindow | None = None) -> MainWindow:
     """Create the main window (a QApplication must exist) and start opening the model and
-    the paths of ``args``: by default the demo model and the sample images."""
+    the paths of ``args``; without them, what the last session had open (model, folder or
+    images, and the image shown), else the demo model and the sample images. ``window``:
+    an existing window to use instead of a new one."""
     from app.main_window import MainWindow
+    from app.recent import last_session
 
-    window = MainWindow()
-    model = args.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
+    window = window if window is not None else MainWindow()
+    last = last_session(window.settings)
+    model = args.model or last.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
     if model is not None:
         window.open_model(model)
     else:
         window.statusBar().showMessage(f"No model: {DEFAULT_MODEL} is missing; use File › Open Model (.onnx)… (Ctrl+M)")
-    paths = args.paths or ([SAMPLES_DIR] if SAMPLES_DIR.is_dir() else [])
+    paths = args.paths or list(last.paths) or ([SAMPLES_DIR] if SAMPLES_DIR.is_dir() else [])
     if paths:
         window.open_paths(paths)
+        if not args.paths and last.image is not None:
+            row = window.image_list.model.row_of(last.image)
+            if row > 0:
+                window.show_row(row, guard=False)
     return window
 
 
@@ -55,9 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION)
     qt_app.setApplicationName(APP_NAME)
+    from app.theme import follow_color_scheme
+
+    follower = follow_color_scheme(qt_app)  # dark palette on a dark system scheme
     window = open_window(args)
     window.show()
-    return int(qt_app.exec())
+    code = int(qt_app.exec())
+    follower.apply(dark=False)
+    return code
 
 
 if __name__ == "__main__":

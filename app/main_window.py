@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from app import APP_NAME
 from app.annotation import CANVAS_ACTIONS, Annotator
+from app.box_list import BoxList, BoxListDock
 from app.diagnostics import DiagnosticsDialog
 from app.finetune import FineTuner
 from app.image_list import ImageListDock
@@ -38,7 +39,8 @@ from app.layer_viewer import LayerViewer, LayerViewerDock
 from app.nms_panel import NmsDock, NmsPanel, NmsSettings
 from app.quality_monitor import QualityMonitor
 from app.quality_panel import QualityDock, QualityPanel
-from app.settings import Settings
+from app.recent import RecentMenu
+from app.settings import RECENT_LIMIT, Settings
 from app.workers import DetectionController, DetectionResult, InferenceBackend, default_backend
 from model.quality import model_fingerprint
 
@@ -98,14 +100,19 @@ class MainWindow(QMainWindow):
         self._nms_dock = NmsDock(self)
         self._layer_dock = LayerViewerDock(self)
         self._quality_dock = QualityDock(self)
+        self._box_dock = BoxListDock(self._canvas, self)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._image_dock)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._quality_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self._box_dock)
+        self.tabifyDockWidget(self._box_dock, self._quality_dock)  # one pane, two tabs: both fit 768 px
+        self._box_dock.raise_()
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._nms_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self._layer_dock)
         for dock in (self._nms_dock, self._layer_dock, self._quality_dock):
             _scroll_when_small(dock)
         self._diagnostics = DiagnosticsDialog(self)
 
+        self._zoom_label = QLabel("")
+        self._zoom_label.setToolTip("zoom: screen pixels per image pixel (Ctrl+F fit, Ctrl+1 1:1)")
         self._model_label = QLabel("No model")
         self._providers_label = QLabel("")
         self._latency_label = QLabel("")
@@ -115,7 +122,7 @@ class MainWindow(QMainWindow):
         self._busy.setTextVisible(False)
         self._busy.setVisible(False)
         status = self.statusBar()
-        for widget in (self._busy, self._latency_label, self._providers_label, self._model_label):
+        for widget in (self._busy, self._zoom_label, self._latency_label, self._providers_label, self._model_label):
             status.addPermanentWidget(widget)
 
         self._annotation = Annotator(self, journal_root=journal_root)
@@ -143,6 +150,11 @@ class MainWindow(QMainWindow):
     @property
     def nms_panel(self) -> NmsPanel:
         return self._nms_dock.panel
+
+    @property
+    def box_list(self) -> BoxList:
+        """The Boxes dock's list: labels and detections of the shown image."""
+        return self._box_dock.panel
 
     @property
     def layer_viewer(self) -> LayerViewer:
@@ -175,6 +187,11 @@ class MainWindow(QMainWindow):
         """Model › Fine-tune on Saved Labels…"""
         return self._finetuner
 
+    @property
+    def recent_menu(self) -> RecentMenu:
+        """File › Open Recent."""
+        return self._recent_menu
+
     def action(self, name: str) -> QAction:
         """Menu/toolbar actions by name: open_images, open_folder, open_model, quit, next,
         previous, zoom_fit, zoom_1to1, zoom_in, zoom_out, detect, auto_detect, about_model,
@@ -193,6 +210,7 @@ class MainWindow(QMainWindow):
 
     def status_fields(self) -> dict[str, str]:
         return {
+            "zoom": self._zoom_label.text(),
             "model": self._model_label.text(),
             "providers": self._providers_label.text(),
             "latency": self._latency_label.text(),
@@ -213,19 +231,26 @@ class MainWindow(QMainWindow):
         """Open what a user dropped or named on the command line: image files, folders of
         images, and/or one ``.onnx`` model."""
         images: list[Path] = []
+        files: list[Path] = []
         for raw in paths:
             path = Path(raw)
             if path.suffix.lower() == MODEL_SUFFIX and path.is_file():
                 self.open_model(path)
             elif path.is_dir():
+                path = path.absolute()
                 self._settings.last_folder = path
+                self._settings.add_recent("folders", path)
                 images.extend(self._list_folder(path))
             elif path.suffix.lower() in self._backend.image_extensions:
                 images.append(path)  # a missing file gets its message when shown
+                files.append(path)
             else:
                 problem = "not an image or model file" if path.exists() else "not found"
                 self.statusBar().showMessage(f"{path}: {problem}", 8000)
-        if images:
+        if images:  # what a restart reopens: the folder, or these files
+            self._settings.last_images = [p.absolute() for p in files] if len(files) == len(images) else []
+            for path in reversed(files[:RECENT_LIMIT]):
+                self._settings.add_recent("images", path.absolute())
             self.set_image_paths(images)
 
     def open_folder(self, folder: str | Path) -> None:
@@ -256,6 +281,7 @@ class MainWindow(QMainWindow):
             self._image_dock.set_current_row(model.row_of(self._controller.current_path or path))
             return
         self._image_dock.set_current_row(row)
+        self._settings.last_image = path.absolute()
         self.setWindowTitle(f"{path.name}[*] — {APP_NAME}")
         self._controller.open_image(path)
 
@@ -305,8 +331,14 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for name in ("open_images", "open_folder", "open_model", None, "save", "change_save_dir"):
-            file_menu.addSeparator() if name is None else file_menu.addAction(self._actions[name])
+        for name in ("open_images", "open_folder", "open_model"):
+            file_menu.addAction(self._actions[name])
+        self._recent_menu = RecentMenu(self._settings, self)
+        self._recent_menu.open_requested.connect(lambda path: self.open_paths([path]))
+        file_menu.addMenu(self._recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self._actions["save"])
+        file_menu.addAction(self._actions["change_save_dir"])
         format_menu = file_menu.addMenu("Label &Format")
         format_menu.addActions(list(self._annotation.format_actions.values()))
         file_menu.addAction(labelling["autosave"])
@@ -324,7 +356,7 @@ class MainWindow(QMainWindow):
         for name in ("next", "previous", None, "zoom_fit", "zoom_1to1", "zoom_in", "zoom_out"):
             view_menu.addSeparator() if name is None else view_menu.addAction(self._actions[name])
         view_menu.addSeparator()
-        for dock in (self._image_dock, self._quality_dock, self._nms_dock, self._layer_dock):
+        for dock in (self._image_dock, self._box_dock, self._quality_dock, self._nms_dock, self._layer_dock):
             view_menu.addAction(dock.toggleViewAction())
         detect_menu = menu.addMenu("&Detect")
         detect_menu.addAction(self._actions["detect"])
@@ -333,6 +365,28 @@ class MainWindow(QMainWindow):
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([labelling["shortcuts"], self._actions["about_model"]])
 
+        # short toolbar texts (menus keep the full ones): the whole toolbar fits 1366 px
+        short = {
+            "open_images": "Open",
+            "open_folder": "Folder",
+            "open_model": "Model",
+            "save": "Save",
+            "previous": "Previous",
+            "next": "Next",
+            "create": "Box",
+            "zoom_fit": "Fit",
+            "zoom_1to1": "1:1",
+            "zoom_in": "Zoom In",
+            "zoom_out": "Zoom Out",
+            "detect": "Detect",
+            "auto_detect": "Auto-detect",
+            "about_model": "About Model",
+        }
+        for name, text in short.items():
+            action = self._actions[name]
+            if not action.toolTip() or action.toolTip() == action.iconText():
+                action.setToolTip(action.text().replace("&", "").rstrip("…"))
+            action.setIconText(text)
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("MainToolBar")
         for name in (
@@ -402,6 +456,7 @@ class MainWindow(QMainWindow):
         viewer.overlay_changed.connect(lambda image, opacity: self._canvas.set_overlay(image, opacity=opacity))
         viewer.cell_highlighted.connect(lambda rect: self._canvas.highlight_rect(rect))
         self._canvas.detection_selected.connect(self._on_detection_selected)
+        self._canvas.zoom_changed.connect(lambda scale: self._zoom_label.setText(f"{scale * 100:.0f}%"))
         self._quality_dock.panel.image_activated.connect(self._on_image_activated)
         self._quality_dock.visibilityChanged.connect(self._quality.set_visible)
         if hasattr(self._canvas, "painted"):  # the paint stage of the diagnostics' timings
@@ -417,6 +472,7 @@ class MainWindow(QMainWindow):
         if self._settings.last_model == path and self._settings.inference_size:
             size = self._settings.inference_size  # the user's size for this very model
         self._settings.last_model = path
+        self._settings.add_recent("models", path.absolute())
         self.nms_panel.set_class_names(contract.class_names)
         self.nms_panel.set_inference_size(size)
         self._controller.set_inference_size(size)
@@ -527,10 +583,11 @@ class MainWindow(QMainWindow):
         s = self._settings
         if s.geometry is not None:
             self.restoreGeometry(s.geometry)
-        else:
-            self.resize(1400, 900)
-        if s.window_state is not None:
-            self.restoreState(s.window_state)
+        else:  # 1400x900, or the screen's free area when that is smaller (a 1366x768 laptop)
+            free = self.screen().availableGeometry() if self.screen() is not None else None
+            width, height = (1400, 900) if free is None or free.isEmpty() else (min(1400, free.width()), min(900, free.height()))
+            self.resize(width, height)
+        self._default_layout_pending = s.window_state is None or not self.restoreState(s.window_state)
         self.nms_panel.set_settings(
             NmsSettings(score_thresh=s.score_thresh, iou_thresh=s.iou_thresh, max_detections=s.max_detections)
         )
@@ -546,7 +603,29 @@ class MainWindow(QMainWindow):
         s.window_state = self.saveState()
         s.sync()
 
+    def _apply_default_layout(self) -> None:
+        """First start: side docks wide enough for their controls (and no wider), the
+        Detection dock as tall as its controls, the rest to the feature pyramid."""
+        self._default_layout_pending = False
+        side = min(400, max(360, self.width() // 4))
+        left = min(320, max(290, self.width() // 5))
+        self.resizeDocks([self._image_dock, self._nms_dock], [left, side], Qt.Orientation.Horizontal)
+        area = self._nms_dock.widget()
+        panel = area.widget()
+        content = panel.heightForWidth(area.viewport().width()) if panel.hasHeightForWidth() else -1
+        wanted = max(content, panel.sizeHint().height()) + 2 * area.frameWidth()
+        area.setMinimumHeight(min(wanted, self.height() // 2))  # resizeDocks alone may give it less
+        self.resizeDocks([self._nms_dock, self._layer_dock], [wanted, max(self.height() - wanted, 1)], Qt.Orientation.Vertical)
+        files = max(160, int(self.height() * 0.3))  # the file list scrolls anyway; Boxes / Quality get the rest
+        self.resizeDocks([self._image_dock, self._box_dock], [files, max(self.height() - files, 1)], Qt.Orientation.Vertical)
+        QTimer.singleShot(0, lambda: area.setMinimumHeight(0))  # then the user may shrink it again
+
     # ------------------------------------------------------------------ events
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if self._default_layout_pending:
+            self._apply_default_layout()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not self._may_leave_image() or not self._finetuner.confirm_close():
             event.ignore()

@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QDoubleSpinBox,
     QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -119,28 +118,31 @@ class NmsPanel(QWidget):
         form.addRow("Inference size", self._size)
 
         self._classes = QListWidget()
-        self._classes.setMaximumHeight(160)
+        self._classes.setMaximumHeight(88)  # ~5 rows, then it scrolls: the dock fits a 768 px screen
         all_button = QPushButton("All")
         none_button = QPushButton("None")
-        buttons = QHBoxLayout()
+        buttons = QVBoxLayout()
         buttons.addWidget(all_button)
         buttons.addWidget(none_button)
-        class_box = QGroupBox("Classes")
-        class_layout = QVBoxLayout(class_box)
-        class_layout.addWidget(self._classes)
-        class_layout.addLayout(buttons)
+        buttons.addStretch(1)
+        class_row = QHBoxLayout()
+        class_row.setContentsMargins(0, 0, 0, 0)
+        class_row.addWidget(self._classes, 1)
+        class_row.addLayout(buttons)
+        form.addRow("Classes", class_row)
 
         self._class_filter: frozenset[int] | None = None  # what _checked_classes() gives
         self._counts = QLabel("–")
         self._counts.setTextFormat(Qt.TextFormat.PlainText)
+        self._counts.setWordWrap(True)
+        self._counts.setToolTip("detections per pyramid level at the current thresholds")
+        self._counts.setMinimumHeight(self._counts.fontMetrics().lineSpacing() * 2 + 2)  # room to wrap: no jump
         self._level_counts: dict[str, int] = {}
-        counts_box = QGroupBox("Detections per pyramid level")
-        QVBoxLayout(counts_box).addWidget(self._counts)
+        form.addRow("Per level", self._counts)
 
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
         layout.addLayout(form)
-        layout.addWidget(class_box)
-        layout.addWidget(counts_box)
         layout.addStretch(1)
 
         self._score.value_changed.connect(self._emit)
@@ -231,8 +233,8 @@ class NmsPanel(QWidget):
             self._counts.setText("–")
             return
         total = sum(self._level_counts.values())
-        lines = [f"{name}: {count}" for name, count in self._level_counts.items()]
-        self._counts.setText("\n".join([*lines, f"total: {total}"]))
+        parts = [f"{name}: {count}" for name, count in self._level_counts.items()]
+        self._counts.setText(" · ".join(parts) + f" — total {total}")
 
     def level_counts(self) -> dict[str, int]:
         return dict(self._level_counts)

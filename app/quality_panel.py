@@ -135,7 +135,9 @@ class QualityPanel(QWidget):
 
         self._list = QListWidget()
         self._list.setToolTip("click an image to open it")
-        list_box = QGroupBox(f"Most disagreement (false positives + false negatives at IoU {MATCH_IOU:g})")
+        self._list.setMinimumHeight(48)  # the dock fits a 768 px screen; the list scrolls
+        list_box = QGroupBox(f"Most disagreement (FP + FN, IoU {MATCH_IOU:g})")
+        list_box.setToolTip(f"images ranked by false positives + false negatives at IoU {MATCH_IOU:g}")
         QVBoxLayout(list_box).addWidget(self._list)
 
         layout = QVBoxLayout(self)

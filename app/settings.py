@@ -14,6 +14,10 @@ from PySide6.QtCore import QByteArray, QSettings
 
 from app import APP_NAME, ORGANIZATION
 
+#: Kinds of File › Recent lists and how many entries each keeps.
+RECENT_KINDS = ("folders", "images", "models")
+RECENT_LIMIT = 10
+
 
 class Settings:
     """Typed accessors over one QSettings store."""
@@ -40,6 +44,15 @@ class Settings:
         except (TypeError, ValueError):
             return default
 
+    def _list(self, key: str) -> list[str]:
+        """A list of strings (QSettings' INI store gives a str for one item, None for none)."""
+        value = self._store.value(key, [])
+        if value is None or value == "":
+            return []
+        if isinstance(value, str):
+            return [value]
+        return [str(v) for v in value if v]
+
     def _path(self, key: str) -> Path | None:
         value = self._store.value(key, "")
         return Path(str(value)) if value else None
@@ -60,6 +73,47 @@ class Settings:
     @last_model.setter
     def last_model(self, path: Path | None) -> None:
         self._store.setValue("paths/last_model", str(path) if path else "")
+
+    @property
+    def last_images(self) -> list[Path]:
+        """The images opened last when they were files, not a folder (empty otherwise)."""
+        return [Path(p) for p in self._list("paths/last_images")]
+
+    @last_images.setter
+    def last_images(self, paths: list[Path]) -> None:
+        self._store.setValue("paths/last_images", [str(p) for p in paths])
+
+    @property
+    def last_image(self) -> Path | None:
+        """The image shown last (reopened with its folder)."""
+        return self._path("paths/last_image")
+
+    @last_image.setter
+    def last_image(self, path: Path | None) -> None:
+        self._store.setValue("paths/last_image", str(path) if path else "")
+
+    @property
+    def last_class(self) -> str:
+        """The class picked last in the class picker (preselected next time)."""
+        return str(self._get("labels/last_class", "", str))
+
+    @last_class.setter
+    def last_class(self, name: str) -> None:
+        self._store.setValue("labels/last_class", str(name))
+
+    def recent(self, kind: str) -> list[Path]:
+        """Recently opened ``kind`` ("folders", "images" or "models"), newest first."""
+        return [Path(p) for p in self._list(f"recent/{kind}")]
+
+    def add_recent(self, kind: str, path: Path, *, limit: int = RECENT_LIMIT) -> None:
+        """Put ``path`` first in the ``kind`` list (no duplicates, at most ``limit``)."""
+        text = str(path)
+        items = [text, *(p for p in self._list(f"recent/{kind}") if p != text)][:limit]
+        self._store.setValue(f"recent/{kind}", items)
+
+    def clear_recent(self) -> None:
+        for kind in RECENT_KINDS:
+            self._store.remove(f"recent/{kind}")
 
     @property
     def score_thresh(self) -> float:

@@ -31,6 +31,9 @@ CREATE = Shortcut("create", "Create &Box", ("W",), "W, then drag: draw a new box
 DELETE = Shortcut("delete", "&Delete Boxes", ("Del", "Backspace"), "delete the selected boxes (a detection accepted unedited is also rejected)")
 DUPLICATE = Shortcut("duplicate", "D&uplicate Boxes", ("Ctrl+D",), "copy the selected boxes (10 px offset)")
 RELABEL = Shortcut("relabel", "&Relabel Boxes...", ("E",), "E or double-click: change the class")
+DIFFICULT = Shortcut(
+    "difficult", "Mark &Difficult", ("Ctrl+Shift+D",), "mark the selected boxes difficult (VOC), or not"
+)
 HIDE = Shortcut("hide", "&Hide All Boxes", ("Ctrl+H",), "hide / show every box")
 ACCEPT_DETECTION = Shortcut(
     "accept_detection", "&Accept Detection", ("Return", "Enter"), "turn the clicked detection into a label"
@@ -45,6 +48,7 @@ EDIT_SHORTCUTS: tuple[Shortcut, ...] = (
     DELETE,
     DUPLICATE,
     RELABEL,
+    DIFFICULT,
     HIDE,
     ACCEPT_DETECTION,
     REJECT_DETECTION,

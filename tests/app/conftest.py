@@ -55,6 +55,7 @@ def make_window(qtbot) -> Callable[..., object]:  # noqa: ANN001
 
     def make(*, backend=None, model: Path | None = None, auto_detect: bool = True):  # noqa: ANN001, ANN202
         window = MainWindow(backend=backend or fake_backend(), canvas=RecordingCanvas())
+        window.resize(1400, 900)  # the default size: larger than the offscreen screen (800x800) it would be capped to
         qtbot.addWidget(window)
         if window.action("auto_detect").isChecked() != auto_detect:
             window.action("auto_detect").trigger()

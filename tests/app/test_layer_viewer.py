@@ -148,3 +148,81 @@ def test_clearing_output_keeps_levels(qtbot) -> None:
     viewer.set_output(None)
     assert [i.shape for i in viewer.levels()] == [None] * 5
     assert viewer.hover_text() == ""
+
+
+# ----------------------------------------------------------------------------- colour scale
+def _select(combo, data) -> None:  # noqa: ANN001
+    combo.setCurrentIndex(combo.findData(data))
+
+
+def test_score_maps_share_one_scale_by_default_so_colours_compare_across_levels(qtbot) -> None:  # noqa: ANN001
+    viewer, _detector, _output = make_viewer(qtbot)
+    _select(viewer.source_combo, "scores")
+    assert viewer.scale_combo.currentData() == "shared"
+    levels = range(len(viewer.levels()))
+    assert {viewer.scale_range(level) for level in levels} == {(0.0, 1.0)}
+    # the same score gets the same colour on every level: colour = colormap(score)
+    colormap = viewer.colormap_combo.currentData()
+    for level in levels:
+        values = viewer.level_values(level)
+        expected = colorize(normalize_to_uint8(values, 0.0, 1.0), colormap)
+        shown = viewer.level_view(level)._image  # noqa: SLF001 - the painted QImage
+        assert shown is not None and (shown.width(), shown.height()) == (values.shape[1], values.shape[0])
+        pixel = shown.pixelColor(0, 0)
+        assert (pixel.red(), pixel.green(), pixel.blue()) == tuple(expected[0, 0].tolist())
+    bar = viewer.color_bar
+    assert bar.scale() == (0.0, 1.0) and bar.tick_labels() == ["0", "0.25", "0.5", "0.75", "1"]
+    assert bar.title().startswith("shared scale, P3")
+
+
+def test_per_level_scale_is_an_option_and_the_choice_is_kept_per_source(qtbot) -> None:  # noqa: ANN001
+    viewer, _detector, _output = make_viewer(qtbot)
+    assert viewer.source_combo.currentData() == "activations" and viewer.scale_combo.currentData() == "level"
+    own = [viewer.scale_range(level) for level in range(len(viewer.levels()))]
+    for level, (low, high) in enumerate(own):
+        values = viewer.level_values(level)
+        assert (low, high) == (pytest.approx(float(values.min())), pytest.approx(float(values.max())))
+    _select(viewer.scale_combo, "shared")
+    shared = viewer.scale_range(0)
+    assert shared == (pytest.approx(min(lo for lo, _ in own)), pytest.approx(max(hi for _, hi in own)))
+    assert all(viewer.scale_range(level) == shared for level in range(len(own)))
+    _select(viewer.source_combo, "scores")
+    _select(viewer.scale_combo, "level")
+    _select(viewer.source_combo, "activations")
+    assert viewer.scale_combo.currentData() == "shared"  # what the user chose for activations
+    _select(viewer.source_combo, "scores")
+    assert viewer.scale_combo.currentData() == "level"
+    assert viewer.color_bar.title().endswith("only")
+
+
+def test_the_hover_caption_is_cleared_when_the_image_changes(qtbot) -> None:  # noqa: ANN001
+    viewer, _detector, output = make_viewer(qtbot)
+    view = viewer.large_view
+    QApplication.sendEvent(
+        view,
+        QMouseEvent(
+            QEvent.Type.MouseMove,
+            view.cell_center(1, 1),
+            view.mapToGlobal(view.cell_center(1, 1)),
+            Qt.MouseButton.NoButton,
+            Qt.MouseButton.NoButton,
+            Qt.KeyboardModifier.NoModifier,
+        ),
+    )
+    assert viewer.hover_text() != ""
+    viewer.set_output(output)  # the next image's output
+    assert viewer.hover_text() == ""
+    viewer.set_output(None)
+    assert viewer.hover_text() == ""
+
+
+def test_thumbnail_captions_fit_a_narrow_dock(qtbot) -> None:  # noqa: ANN001
+    viewer, _detector, _output = make_viewer(qtbot)
+    viewer.resize(280, 700)
+    viewer.show()
+    qtbot.waitExposed(viewer)
+    for level in range(len(viewer.levels())):
+        label = viewer._tiles[level].caption  # noqa: SLF001
+        for line in label.text().splitlines():
+            assert label.fontMetrics().horizontalAdvance(line) <= label.width(), line
+    assert viewer.minimumSizeHint().width() <= 280

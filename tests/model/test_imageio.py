@@ -18,7 +18,7 @@ from PIL import Image
 
 import model.imageio as imageio
 from model.errors import ImageReadError
-from model.imageio import ImageTooLargeError, image_size, load_image
+from model.imageio import ImageTooLargeError, image_size, list_images, load_image
 from model.labels import load_dataset
 
 WIDTH, HEIGHT = 20, 10  # the small real images below: 200 pixels
@@ -149,3 +149,22 @@ def test_a_header_cv2_refuses_gives_our_message(tmp_path: Path) -> None:
     assert info.value.path == str(path)
     assert info.value.problem.startswith("image is too large: ")
     assert f"the limit is {imageio.MAX_PIXELS / 1e6:.1f} MP" in info.value.problem
+
+
+# --------------------------------------------------------------------------- natural order
+def test_list_images_sorts_in_natural_order(tmp_path: Path) -> None:
+    names = ["raccoon-10.jpg", "raccoon-2.jpg", "raccoon-1.jpg", "Raccoon-3.png", "raccoon-100.jpg", "notes.txt"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    listed = [p.name for p in list_images(tmp_path)]
+    assert listed == ["raccoon-1.jpg", "raccoon-2.jpg", "Raccoon-3.png", "raccoon-10.jpg", "raccoon-100.jpg"]
+
+
+def test_natural_key_is_a_total_order_on_mixed_names() -> None:
+    from model.imageio import natural_key
+
+    names = ["a10b2", "a10b10", "a2", "A2", "a02", "10", "9", "b", "", "a", "x1y", "x01y"]
+    ordered = sorted(names, key=natural_key)
+    assert ordered[:3] == ["", "9", "10"]
+    assert ordered.index("a2") < ordered.index("a10b2") < ordered.index("a10b10")
+    assert sorted(reversed(names), key=natural_key) == ordered  # total: input order does not matter
