@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -70,19 +69,18 @@ def kaggle_handle(name: str) -> str:
 
 
 def download_command(name: str) -> str:
-    """A command that downloads preset ``name`` on a connected machine and prints the folder."""
-    code = f"import kagglehub; print(kagglehub.model_download({kaggle_handle(name)!r}))"
-    return f"python -c {shlex.quote(code)}"
+    """A command that downloads preset ``name`` on a connected machine and prints its folder."""
+    return f"python -c \"import kagglehub; print(kagglehub.model_download('{kaggle_handle(name)}'))\""
 
 
 def offline_message(name: str, reason: str = "") -> str:
-    """What to do when preset ``name`` cannot be downloaded here: one line."""
+    """What to do when preset ``name`` cannot be downloaded here (one line)."""
     why = f" ({reason})" if reason else ""
     return (
-        f"the COCO weights of {name} are not on this machine and could not be downloaded{why}. "
-        f"On a connected machine run: {download_command(name)} "
-        f"(kaggle.com/models/{kaggle_handle(name).rsplit('/', 1)[0]}), copy the folder it prints here, "
-        f"then: retinanet-studio export --preset-dir FOLDER --out coco.onnx"
+        f"the COCO weights are not on this machine and cannot be downloaded from here{why}. "
+        f"They are the Kaggle model {kaggle_handle(name)}: on a connected machine run "
+        f"{download_command(name)}, copy the folder it prints to this machine, then run "
+        f"retinanet-studio export --preset-dir FOLDER --out coco.onnx"
     )
 
 
@@ -100,7 +98,7 @@ def load_detector(source: str | Path):
         try:
             return keras_hub.models.ImageObjectDetector.from_preset(text)
         except Exception as exc:  # noqa: BLE001 - kagglehub/requests raise many types when offline
-            raise PresetUnavailable(None, offline_message(text, f"{type(exc).__name__}: {str(exc)[:160]}")) from exc
+            raise PresetUnavailable(text, offline_message(text, type(exc).__name__)) from exc
     if not folder.exists():
         raise PresetUnavailable(text, f"neither a preset folder nor a preset name ({', '.join(PRESETS)})")
     if not folder.is_dir() or not (folder / "config.json").is_file():
@@ -229,23 +227,34 @@ def studio_model_from_detector(detector, *, default_size: int = PRESET_DEFAULT_S
     return model, config
 
 
-def export_preset(source: str | Path, out_path: str | Path, *, default_size: int = PRESET_DEFAULT_SIZE, command: str = ""):
-    """Load preset ``source`` (name or folder) and write it as a contract ONNX model."""
-    from model.tf.export import export_onnx
-
-    detector = load_detector(source)
-    model, config = studio_model_from_detector(detector, default_size=default_size)
+def preset_provenance(source: str | Path, config: ModelConfig, *, command: str = "") -> dict:
+    """What the exported model says about where it came from and the conventions it uses."""
     provenance = {
-        "weights": f"keras-hub preset {source} (COCO 2017, ported from torchvision)",
+        "weights": f"keras-hub preset {Path(str(source)).name} (COCO 2017, ported from torchvision)",
         "preset": str(source),
         "conventions": (
             "anchor centres at i*stride, torchvision integer anchor sizes, box variance [1,1,1,1] "
             f"(center-xywh deltas), ImageNet mean/std preprocessing, P6 from {config.p6_source.upper()}, "
-            f"head norm {config.head_norm}; anchors assume inputs padded to a multiple of 128"
+            f"head norm {config.head_norm}; anchor strides assume inputs padded to a multiple of 128, as the runtime does"
         ),
         "command": command,
     }
     if Path(str(source)).is_dir():
         provenance["preset_folder"] = str(Path(str(source)).resolve())
-    return export_onnx(model, config, out_path, provenance=provenance), config
+    return provenance
 
+
+def load_preset_model(source: str | Path, *, default_size: int = PRESET_DEFAULT_SIZE, command: str = ""):
+    """(Keras model, ModelConfig, provenance) of preset ``source`` (a name or a folder)."""
+    detector = load_detector(source)
+    model, config = studio_model_from_detector(detector, default_size=default_size)
+    return model, config, preset_provenance(source, config, command=command)
+
+
+def export_preset(source: str | Path, out_path: str | Path, *, default_size: int = PRESET_DEFAULT_SIZE, command: str = ""):
+    """Load preset ``source`` (name or folder) and write it as a contract ONNX model;
+    returns (ONNX proto, ModelConfig)."""
+    from model.tf.export import export_onnx
+
+    model, config, provenance = load_preset_model(source, default_size=default_size, command=command)
+    return export_onnx(model, config, out_path, provenance=provenance), config
