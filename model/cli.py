@@ -202,6 +202,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam, warm-up + cosine)")
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--init-from", default=None, help="fine-tune from this run folder (classes may differ)")
+    parser.add_argument(
+        "--init-from-preset", default=None, metavar="NAME|DIR",
+        help="fine-tune from a COCO-pretrained keras-hub preset (retinanet_resnet50_fpn_coco, retinanet_resnet50_fpn_v2_coco, or its downloaded folder)",
+    )
     parser.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi-worker"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-export", action="store_true", help="do not export model.onnx at the end")
@@ -232,6 +236,7 @@ def cli_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         seed=args.seed,
         init_from=args.init_from,
+        init_from_preset=args.init_from_preset,
         strategy=args.strategy,
         steps_per_epoch=args.steps_per_epoch,
         export=not args.no_export,

@@ -186,8 +186,9 @@ def _set(layer, weights: list[np.ndarray], what: str) -> None:
 
 def copy_preset_weights(detector, model, config: ModelConfig) -> None:
     """Map the weights of keras-hub ``detector`` into ``model`` (build_retinanet of
-    ``preset_model_config(detector)``); the class head keeps the rows of the config's
-    classes (all 80 COCO classes by default)."""
+    ``preset_model_config(detector)``, whose classes may be any list): backbone, FPN and box
+    head as they are; the class head takes the preset's columns of the classes it knows by
+    name (all 80 for the COCO export) and keeps its fresh ones for the others."""
     encoder = detector.backbone.image_encoder
     features = model.get_layer("keras_hub_resnet")
     for layer in features.layers:
@@ -200,7 +201,6 @@ def copy_preset_weights(detector, model, config: ModelConfig) -> None:
     for level in (6, 7):
         _set(model.get_layer(f"P{level}"), fpn.output_conv_layers[f"P{level}"].get_weights(), f"FPN P{level}")
     k = config.anchors.anchors_per_cell
-    names, head_ids = _class_mapping(detector.num_classes)
     for ours, theirs in (("box_head", detector.box_head), ("class_head", detector.classification_head)):
         head = model.get_layer(ours)
         for i, conv in enumerate(theirs.conv_layers):
@@ -209,11 +209,23 @@ def copy_preset_weights(detector, model, config: ModelConfig) -> None:
             _set(head.get_layer(f"{ours}_gn{i}"), norm.get_weights(), f"{ours} norm {i}")
         kernel, bias = theirs.prediction_layer.get_weights()
         if ours == "class_head":
-            # (..., K * C_preset) -> (..., K * C): anchor major, class minor in both
-            wanted = [head_ids[names.index(name)] for name in config.class_names]
-            columns = np.asarray([a * detector.num_classes + c for a in range(k) for c in wanted])
-            kernel, bias = kernel[..., columns], bias[columns]
+            kernel, bias = _class_columns(kernel, bias, head.get_layer(f"{ours}_out").get_weights(), detector.num_classes, config, k)
         _set(head.get_layer(f"{ours}_out"), [kernel, bias], f"{ours} output")
+
+
+def _class_columns(kernel, bias, current, num_preset_classes: int, config: ModelConfig, k: int):
+    """The class head's output conv for ``config.class_names``: (..., K * C_preset) ->
+    (..., K * C), anchor major and class minor in both. A class the preset knows (by name)
+    takes the preset's column; any other keeps ``current``'s (fresh) one."""
+    names, head_ids = _class_mapping(num_preset_classes)
+    new_kernel, new_bias = (np.array(w) for w in current)
+    n = len(config.class_names)
+    for j, name in enumerate(config.class_names):
+        if name in names:
+            for a in range(k):
+                new_kernel[..., a * n + j] = kernel[..., a * num_preset_classes + head_ids[names.index(name)]]
+                new_bias[a * n + j] = bias[a * num_preset_classes + head_ids[names.index(name)]]
+    return new_kernel, new_bias
 
 
 def studio_model_from_detector(detector, *, default_size: int = PRESET_DEFAULT_SIZE):

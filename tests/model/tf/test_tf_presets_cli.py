@@ -43,7 +43,7 @@ def _serve_downloads(monkeypatch, folder: Path | None, requested: list[str]) -> 
     monkeypatch.setattr(preset_utils.kagglehub, "model_download", model_download)
 
 
-@pytest.mark.parametrize("how", ["name", "folder"])
+@pytest.mark.parametrize("how", ["name", pytest.param("folder", marks=pytest.mark.slow)])
 def test_export_a_preset_writes_the_coco_contract_model(how: str, saved_preset, tmp_path: Path, monkeypatch, capsys) -> None:
     from model.tf.presets import COCO_CLASSES, kaggle_handle
 
