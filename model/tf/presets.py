@@ -80,7 +80,7 @@ def offline_message(name: str, reason: str = "") -> str:
         f"the COCO weights are not on this machine and cannot be downloaded from here{why}. "
         f"They are the Kaggle model {kaggle_handle(name)}: on a connected machine run "
         f"{download_command(name)}, copy the folder it prints to this machine, then run "
-        f"retinanet-studio export --preset-dir FOLDER --out coco.onnx"
+        f"retinanet-studio export --preset-dir FOLDER --out coco.onnx (or train ... --init-from-preset FOLDER)"
     )
 
 
