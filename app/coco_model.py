@@ -48,6 +48,26 @@ PRESETS = {
 FROM_FOLDER = "a preset folder downloaded elsewhere…"
 
 
+def is_preset_source(source: str | Path) -> bool:
+    """Whether fine-tuning from ``source`` means ``--init-from-preset``: a preset name, or a
+    keras-hub preset folder (config.json and model.weights.h5, not a training run)."""
+    text = str(source).strip()
+    if text in PRESETS:
+        return True
+    folder = Path(text).expanduser()
+    return bool(text) and (folder / "config.json").is_file() and (folder / "model.weights.h5").is_file() and not (folder / "model_config.json").is_file()
+
+
+def preset_of(provenance: dict) -> str | None:
+    """The preset a COCO model was exported from (its folder when that is still here, else
+    its name), from the model's provenance; None for other models."""
+    folder = provenance.get("preset_folder")
+    if isinstance(folder, str) and is_preset_source(folder):
+        return folder
+    name = provenance.get("preset")
+    return name if isinstance(name, str) and is_preset_source(name) else None
+
+
 def default_models_folder() -> Path:
     """Where exported COCO models go by default: the app's data folder, ``models/``."""
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation) or str(Path.home() / ".retinanet-studio")
@@ -298,4 +318,15 @@ class CocoModelGetter(QObject):
         self._window.statusBar().showMessage(text, 10000)
 
 
-__all__ = ["PRESETS", "CocoExport", "CocoModelDialog", "CocoModelGetter", "default_models_folder", "error_line", "export_command", "last_status"]
+__all__ = [
+    "PRESETS",
+    "CocoExport",
+    "CocoModelDialog",
+    "CocoModelGetter",
+    "default_models_folder",
+    "error_line",
+    "export_command",
+    "is_preset_source",
+    "last_status",
+    "preset_of",
+]

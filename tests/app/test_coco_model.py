@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,38 @@ def test_export_command_and_progress_lines(tmp_path: Path) -> None:
     assert argv[4:6] == ["--preset-dir", str(tmp_path)]
     assert last_status("loading\n\rDownloading: 10%\rDownloading: 55%") == "Downloading: 55%"
     assert error_line("note: x\nerror: a: b\n") == "a: b" and error_line("fine\n") is None
+
+
+def _preset_folder(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.weights.h5").write_bytes(b"")
+    return folder
+
+
+def test_fine_tuning_a_coco_model_starts_from_its_preset(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    """Model › Fine-tune accepts a preset (folder or name) where it asks for a run folder,
+    and trains with --init-from-preset."""
+    from app.coco_model import is_preset_source, preset_of
+    from app.finetune import FinetuneDialog, train_command
+
+    preset = _preset_folder(tmp_path / "retinanet_resnet50_fpn_coco")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_config.json").write_text("{}")
+    (run / "model.weights.h5").write_bytes(b"")
+    assert is_preset_source(preset) and is_preset_source("retinanet_resnet50_fpn_v2_coco")
+    assert not is_preset_source(run) and not is_preset_source(tmp_path / "nothing") and not is_preset_source("")
+    assert preset_of({"preset": "retinanet_resnet50_fpn_coco", "preset_folder": str(preset)}) == str(preset)
+    assert preset_of({"preset": "retinanet_resnet50_fpn_coco", "preset_folder": str(tmp_path / "gone")}) == "retinanet_resnet50_fpn_coco"
+    assert preset_of({"run": str(run)}) is None
+
+    dialog = FinetuneDialog(data=tmp_path, fmt="voc", labelled=3, source_run=None)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.source_edit.setText(str(preset))
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert not dialog.isVisible() and dialog.problem.text() == ""
+    argv = train_command(dialog.settings())
+    assert argv[argv.index("--init-from-preset") + 1] == str(preset) and "--init-from" not in argv
+    assert "--init-from" in train_command(replace(dialog.settings(), init_from=run))
