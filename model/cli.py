@@ -216,6 +216,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_train(args: argparse.Namespace) -> int:
+    if args.init_from and args.init_from_preset:
+        return _fail("--init-from and --init-from-preset: fine-tune from a run folder or from a preset, not both")
     _quiet_tensorflow()
     from tqdm import tqdm
 

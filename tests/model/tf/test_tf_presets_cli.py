@@ -97,3 +97,15 @@ def test_a_bad_preset_folder_is_one_error_line(make, problem: str, tmp_path: Pat
     assert main(["export", "--preset-dir", str(folder), "--out", str(tmp_path / "x.onnx")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {folder}: ") and problem in err[0]
+
+
+def test_train_from_a_preset_offline_or_from_two_sources_is_one_error_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    _serve_downloads(monkeypatch, None, [])
+    data = tmp_path / "data"
+    data.mkdir()
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--out", str(out), "--init-from", str(tmp_path), "--init-from-preset", PRESET]) == 2
+    assert capsys.readouterr().err.strip().endswith("fine-tune from a run folder or from a preset, not both")
+    assert main(["train", "--data", str(data), "--out", str(out), "--init-from-preset", PRESET]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "--init-from-preset FOLDER" in err[0] and not out.exists()
