@@ -97,8 +97,10 @@ def load_detector(source: str | Path):
         kaggle_handle(text)  # PresetUnavailable for a name this keras-hub does not know
         try:
             return keras_hub.models.ImageObjectDetector.from_preset(text)
-        except Exception as exc:  # noqa: BLE001 - kagglehub/requests raise many types when offline
+        except OSError as exc:  # requests' ConnectionError, socket errors, Kaggle's 403/404 as FileNotFoundError
             raise PresetUnavailable(text, offline_message(text, type(exc).__name__)) from exc
+        except (ValueError, KeyError, TypeError) as exc:  # a download that kagglehub or keras-hub refused
+            raise PresetUnavailable(text, f"cannot load this preset ({type(exc).__name__}: {str(exc)[:200]})") from exc
     if not folder.exists():
         raise PresetUnavailable(text, f"neither a preset folder nor a preset name ({', '.join(PRESETS)})")
     if not folder.is_dir() or not (folder / "config.json").is_file():
