@@ -55,7 +55,8 @@ def is_preset_source(source: str | Path) -> bool:
     if text in PRESETS:
         return True
     folder = Path(text).expanduser()
-    return bool(text) and (folder / "config.json").is_file() and (folder / "model.weights.h5").is_file() and not (folder / "model_config.json").is_file()
+    weights = (folder / "model.weights.h5").is_file() or (folder / "model.weights.json").is_file()  # one file, or shards
+    return bool(text) and (folder / "config.json").is_file() and weights and not (folder / "model_config.json").is_file()
 
 
 def preset_of(provenance: dict) -> str | None:

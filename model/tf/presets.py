@@ -105,7 +105,7 @@ def load_detector(source: str | Path):
         raise PresetUnavailable(text, f"neither a preset folder nor a preset name ({', '.join(PRESETS)})")
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise StudioError(folder, "not a keras-hub preset folder (no config.json)")
-    if not (folder / "model.weights.h5").is_file():
+    if not (folder / "model.weights.h5").is_file() and not (folder / "model.weights.json").is_file():  # one file, or shards
         raise StudioError(folder, "preset folder without model.weights.h5 (download incomplete?)")
     try:
         return keras_hub.models.ImageObjectDetector.from_preset(str(folder))
