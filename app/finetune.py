@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.coco_model import is_preset_source, preset_of
 from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
 from model.labels import FORMATS, label_path_for
@@ -146,7 +147,7 @@ def train_command(settings: FinetuneSettings) -> list[str]:
         "--data", str(settings.data),
         "--format", settings.fmt,
         "--out", str(settings.out),
-        "--init-from", str(settings.init_from),
+        "--init-from-preset" if is_preset_source(settings.init_from) else "--init-from", str(settings.init_from),
         "--epochs", str(settings.epochs),
         "--size", str(settings.size),
         "--batch", str(settings.batch),
@@ -433,10 +434,10 @@ class FinetuneDialog(QDialog):
 
     def accept(self) -> None:
         source, out = self.source_edit.text().strip(), self.out_edit.text().strip()
-        if not is_run_folder(source):
+        if not is_run_folder(source) and not is_preset_source(source):
             self.problem.setText(
                 f"{source or 'No run folder'}: not a training run folder "
-                f"(needs {RUN_CONFIG_FILE} and {RUN_WEIGHTS_FILE} or {RUN_CHECKPOINTS}/)."
+                f"(needs {RUN_CONFIG_FILE} and {RUN_WEIGHTS_FILE} or {RUN_CHECKPOINTS}/) nor a COCO preset."
             )
             return
         if not out:
@@ -538,6 +539,8 @@ class FineTuner(QObject):
             return None
         model_path = Path(window.controller.model_path or detector.contract.path)
         source = find_source_run(model_path, detector.contract.provenance)
+        if source is None and preset_of(detector.contract.provenance):  # a COCO model: start from its preset
+            source = Path(preset_of(detector.contract.provenance))
         defaults = run_training_defaults(source)
         base = FinetuneSettings(
             data=folder,

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 from app import APP_NAME
 from app.annotation import CANVAS_ACTIONS, Annotator
 from app.box_list import BoxList, BoxListDock
+from app.coco_model import CocoModelGetter
 from app.diagnostics import DiagnosticsDialog
 from app.finetune import FineTuner
 from app.image_list import ImageListDock
@@ -128,6 +129,7 @@ class MainWindow(QMainWindow):
         self._annotation = Annotator(self, journal_root=journal_root)
         self._quality = QualityMonitor(self, self._quality_dock.panel)
         self._finetuner = FineTuner(self)
+        self._coco_getter = CocoModelGetter(self)
         self._build_actions()
         self._connect()
         self._restore_settings()
@@ -192,10 +194,14 @@ class MainWindow(QMainWindow):
         """File › Open Recent."""
         return self._recent_menu
 
+    def coco_getter(self) -> CocoModelGetter:
+        """Model › Get a COCO Model…"""
+        return self._coco_getter
+
     def action(self, name: str) -> QAction:
         """Menu/toolbar actions by name: open_images, open_folder, open_model, quit, next,
         previous, zoom_fit, zoom_1to1, zoom_in, zoom_out, detect, auto_detect, about_model,
-        finetune;
+        finetune, coco_model;
         labelling: save, undo, redo, accept_all, autosave, format_voc|yolo|coco,
         export_voc|yolo|coco, shortcuts; and the canvas's create, delete, duplicate,
         relabel, hide, accept_detection, reject_detection."""
@@ -324,6 +330,7 @@ class MainWindow(QMainWindow):
         auto.setCheckable(True)
         make("about_model", "&About Model…", self._show_diagnostics, "Ctrl+I")
         self._actions["finetune"] = self._finetuner.action
+        self._actions["coco_model"] = self._coco_getter.action
         labelling = self._annotation.actions
         self._actions.update(labelling)
         edit_actions = list(self._canvas.edit_actions())
@@ -361,7 +368,7 @@ class MainWindow(QMainWindow):
         detect_menu = menu.addMenu("&Detect")
         detect_menu.addAction(self._actions["detect"])
         detect_menu.addAction(auto)
-        menu.addMenu("&Model").addAction(self._actions["finetune"])
+        menu.addMenu("&Model").addActions([self._actions["coco_model"], self._actions["finetune"]])
         help_menu = menu.addMenu("&Help")
         help_menu.addActions([labelling["shortcuts"], self._actions["about_model"]])
 
@@ -633,6 +640,7 @@ class MainWindow(QMainWindow):
         self._save_settings()
         self._diagnostics.close()
         self._finetuner.shutdown()
+        self._coco_getter.shutdown()
         self._quality.shutdown()
         self._controller.shutdown()
         event.accept()

@@ -27,7 +27,13 @@ def cell_anchor_sizes(config: AnchorConfig) -> np.ndarray:
     For area ``a`` and ratio ``r`` (width / height, the convention of the Keras RetinaNet
     example this network follows): h = sqrt(a / r), w = a / h (so w / h = r and w * h = a),
     each times the scale. Trained weights depend on this order: do not change it.
+
+    With ``config.integer_sizes`` (torchvision's and keras-hub's AnchorGenerator), the side
+    ``s = int(sqrt(area) * scale)`` is truncated first, then w = s / sqrt(1 / ratio) and
+    h = s * sqrt(1 / ratio) in float32, each half-extent rounded to a whole pixel.
     """
+    if config.integer_sizes:
+        return _integer_cell_anchor_sizes(config)
     per_level = []
     for area in config.areas:
         dims = []
@@ -40,17 +46,31 @@ def cell_anchor_sizes(config: AnchorConfig) -> np.ndarray:
     return np.asarray(per_level, dtype=np.float32)
 
 
+def _integer_cell_anchor_sizes(config: AnchorConfig) -> np.ndarray:
+    per_level = []
+    for area in config.areas:
+        sides = np.asarray([int(math.sqrt(area) * scale) for scale in config.scales], np.float32)
+        h_ratios = np.sqrt(np.asarray([1.0 / r for r in config.aspect_ratios], np.float32))  # h / w, as torchvision states ratios
+        w_ratios = np.float32(1.0) / h_ratios
+        half_w = np.round((w_ratios[:, None] * sides[None, :]).reshape(-1) / np.float32(2.0))
+        half_h = np.round((h_ratios[:, None] * sides[None, :]).reshape(-1) / np.float32(2.0))
+        per_level.append(np.stack([2 * half_w, 2 * half_h], axis=-1))
+    return np.asarray(per_level, dtype=np.float32)
+
+
 def generate_anchors(image_hw: tuple[int, int], config: AnchorConfig) -> np.ndarray:
     """(A, 4) xyxy anchors in network-input pixels for an input of ``image_hw``.
 
-    Cell (row, col) of a level with stride s is centred at ((col + 0.5) s, (row + 0.5) s).
+    Cell (row, col) of a level with stride s is centred at ((col + o) s, (row + o) s), o =
+    ``config.centre_offset`` (0.5, or 0 for torchvision-style presets).
     A = sum over levels of h * w * K.
     """
     sizes = cell_anchor_sizes(config)
+    offset = config.centre_offset
     chunks = []
     for level, ((h, w), stride) in enumerate(zip(level_shapes(image_hw, config.strides), config.strides)):
-        cx = (np.arange(w, dtype=np.float32) + 0.5) * stride
-        cy = (np.arange(h, dtype=np.float32) + 0.5) * stride
+        cx = (np.arange(w, dtype=np.float32) + offset) * stride
+        cy = (np.arange(h, dtype=np.float32) + offset) * stride
         centres = np.stack(np.meshgrid(cx, cy), axis=-1)  # (h, w, 2) as (cx, cy)
         centres = np.broadcast_to(centres[:, :, None, :], (h, w, sizes.shape[1], 2))
         half = np.broadcast_to(sizes[level][None, None] / 2.0, centres.shape)

@@ -261,6 +261,10 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--init-from", default=None, help="fine-tune from this run folder (classes may differ)")
+    parser.add_argument(
+        "--init-from-preset", default=None, metavar="NAME|DIR",
+        help="fine-tune from a COCO-pretrained keras-hub preset (retinanet_resnet50_fpn_coco, retinanet_resnet50_fpn_v2_coco, or its downloaded folder)",
+    )
     parser.add_argument("--strategy", choices=("auto", "default", "mirrored", "multi-worker"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-export", action="store_true", help="do not export model.onnx at the end")
@@ -271,6 +275,8 @@ def _add_train(parser: argparse.ArgumentParser) -> None:
 
 
 def cli_train(args: argparse.Namespace) -> int:
+    if args.init_from and args.init_from_preset:
+        return _fail("--init-from and --init-from-preset: fine-tune from a run folder or from a preset, not both")
     _quiet_tensorflow()
     from tqdm import tqdm
 
@@ -292,6 +298,7 @@ def cli_train(args: argparse.Namespace) -> int:
         learning_rate=args.lr,
         seed=args.seed,
         init_from=args.init_from,
+        init_from_preset=args.init_from_preset,
         strategy=args.strategy,
         steps_per_epoch=args.steps_per_epoch,
         export=not args.no_export,
@@ -325,9 +332,11 @@ def _add_export(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="a training run folder (final weights or latest checkpoint)")
     source.add_argument("--classes", help="random-init network with these comma-separated classes")
+    source.add_argument("--preset", help="a COCO-pretrained keras-hub preset: retinanet_resnet50_fpn_coco or retinanet_resnet50_fpn_v2_coco (downloads once)")
+    source.add_argument("--preset-dir", type=Path, help="a keras-hub preset folder downloaded elsewhere (config.json, model.weights.h5, ...)")
     parser.add_argument("--backbone", choices=("resnet50", "mobilenet_v2", "tiny"), default="resnet50")
     parser.add_argument("--compact", action="store_true", help="compact pyramid/heads (with --classes)")
-    parser.add_argument("--size", type=int, default=512, help="default inference size recorded in the model")
+    parser.add_argument("--size", type=int, default=None, help="default inference size recorded in the model (default 512; 800 for a preset)")
     parser.add_argument("--seed", type=int, default=0, help="random-init seed (with --classes)")
     parser.add_argument("--int8", action="store_true", help="also write an int8 (static QDQ) model next to --out")
     parser.add_argument("--calib", type=Path, default=None, help="folder of calibration images for --int8")
@@ -349,7 +358,12 @@ def cli_export(args: argparse.Namespace) -> int:
     from model.tf.export import export_onnx, quantize_int8
 
     command = "retinanet-studio " + shlex.join(args.argv)
-    if args.run is not None:
+    if args.preset or args.preset_dir:
+        from model.tf.presets import PRESET_DEFAULT_SIZE, load_preset_model
+
+        source = args.preset or args.preset_dir
+        model, config, provenance = load_preset_model(source, default_size=args.size or PRESET_DEFAULT_SIZE, command=command)
+    elif args.run is not None:
         from model.tf.train import load_run_model, run_dir_of
 
         try:
@@ -365,6 +379,7 @@ def cli_export(args: argparse.Namespace) -> int:
     else:
         from model.tf.network import build_retinanet
 
+        args.size = args.size or 512
         classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
         if not classes:
             return _fail("--classes needs at least one class name")

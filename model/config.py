@@ -38,6 +38,12 @@ class AnchorConfig:
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)
     scales: tuple[float, ...] = (2**0, 2 ** (1 / 3), 2 ** (2 / 3))
     box_variance: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
+    # Conventions of models ported from elsewhere (keras-hub / torchvision presets):
+    # cell (row, col) is centred at ((col + centre_offset) * stride, (row + centre_offset) * stride);
+    # integer_sizes: the side of each scale is int(sqrt(area) * scale) and half-extents are
+    # rounded to whole pixels (torchvision's AnchorGenerator).
+    centre_offset: float = 0.5
+    integer_sizes: bool = False
 
     @property
     def anchors_per_cell(self) -> int:
@@ -64,6 +70,13 @@ class ModelConfig:
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
     default_size: int = 512
     prior_probability: float = 0.01
+    # "c5": P6 = conv3x3/2(C5) (the seed design); "p5": from the smoothed P5 (torchvision v1).
+    p6_source: str = "c5"
+    # "none", or "group": GroupNorm(32) after every head conv, which then has no bias.
+    head_norm: str = "none"
+    # backbone "keras_hub_resnet": JSON of keras_hub.models.ResNetBackbone's architecture
+    # arguments ("" = ResNet-50 as in the COCO presets).
+    backbone_spec: str = ""
 
     @property
     def num_classes(self) -> int:

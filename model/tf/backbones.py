@@ -3,11 +3,15 @@
 ``resnet50`` is the seed design's (keras.applications.ResNet50, ImageNet weights when they
 can be had). ``mobilenet_v2`` is a compact Keras-applications choice (ImageNet weights too).
 ``tiny`` is a small residual CNN for the bundled demo model and fast tests; it has no
-pretrained weights and trains from scratch on synthetic data.
+pretrained weights and trains from scratch on synthetic data. ``keras_hub_resnet`` is
+keras-hub's ResNetBackbone (torchvision's layout: stride in the 3x3 conv, symmetric padding),
+the backbone of the COCO-pretrained presets; its weights come from a preset
+(model.tf.presets).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -16,14 +20,25 @@ from keras import layers
 
 log = logging.getLogger(__name__)
 
-BACKBONES = ("resnet50", "mobilenet_v2", "tiny")
+BACKBONES = ("resnet50", "mobilenet_v2", "tiny", "keras_hub_resnet")
 
 # (layer name of C3, C4, C5) in the Keras applications graphs.
 _RESNET50_LAYERS = ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out")
 _MOBILENET_V2_LAYERS = ("block_6_expand_relu", "block_13_expand_relu", "out_relu")
 
 # Pixel preprocessing inside the graph: the input is RGB 0..255.
-PREPROCESSING = {"resnet50": "caffe", "mobilenet_v2": "tf", "tiny": "unit"}
+PREPROCESSING = {"resnet50": "caffe", "mobilenet_v2": "tf", "tiny": "unit", "keras_hub_resnet": "imagenet"}
+
+# keras_hub.models.ResNetBackbone arguments of ResNet-50 (the COCO presets' image encoder)
+KERAS_HUB_RESNET50 = {
+    "input_conv_filters": [64],
+    "input_conv_kernel_sizes": [7],
+    "stackwise_num_filters": [64, 128, 256, 512],
+    "stackwise_num_blocks": [3, 4, 6, 3],
+    "stackwise_num_strides": [1, 2, 2, 2],
+    "block_type": "bottleneck_block",
+    "use_pre_activation": False,
+}
 
 
 def resolve_weights(weights: str | None, backbone: str) -> str | None:
@@ -39,8 +54,8 @@ def resolve_weights(weights: str | None, backbone: str) -> str | None:
     if weights is None or weights.strip().lower() in ("", "none", "random"):
         return None
     if weights.strip().lower() == "imagenet":
-        if backbone == "tiny":
-            log.info("tiny backbone: no ImageNet weights exist; random initialisation")
+        if backbone in ("tiny", "keras_hub_resnet"):
+            log.info("%s backbone: its pretrained weights come from a preset (--init-from-preset); random initialisation", backbone)
             return None
         return "imagenet"
     if not os.path.isfile(weights):
@@ -88,11 +103,22 @@ def tiny_backbone(inputs: keras.KerasTensor) -> list[keras.KerasTensor]:
     return [c3, c4, c5]
 
 
-def build_backbone(name: str, inputs: keras.KerasTensor, *, weights: str | None = None) -> list[keras.KerasTensor]:
+def keras_hub_resnet(inputs: keras.KerasTensor, spec: str = "") -> list[keras.KerasTensor]:
+    """keras-hub's ResNetBackbone (``spec``: JSON of its architecture arguments, "" for
+    ResNet-50) as one nested model whose outputs are its P3, P4, P5 (= C3, C4, C5)."""
+    from keras_hub.models import ResNetBackbone
+
+    arguments = {**KERAS_HUB_RESNET50, **(json.loads(spec) if spec else {})}
+    encoder = ResNetBackbone(**arguments)
+    features = keras.Model(encoder.inputs, [encoder.pyramid_outputs[f"P{i}"] for i in (3, 4, 5)], name="keras_hub_resnet")
+    return features(inputs)
+
+
+def build_backbone(name: str, inputs: keras.KerasTensor, *, weights: str | None = None, spec: str = "") -> list[keras.KerasTensor]:
     """C3, C4, C5 for backbone ``name`` on preprocessed ``inputs``.
 
     ``weights`` as for :func:`resolve_weights` (a missing local file raises
-    FileNotFoundError before anything is built).
+    FileNotFoundError before anything is built); ``spec`` as for :func:`keras_hub_resnet`.
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")
@@ -105,4 +131,8 @@ def build_backbone(name: str, inputs: keras.KerasTensor, *, weights: str | None 
         if weights is not None:
             log.warning("tiny backbone has no pretrained weights; ignoring %s", weights)
         return tiny_backbone(inputs)
+    if name == "keras_hub_resnet":
+        if weights is not None:
+            log.warning("keras_hub_resnet: its weights come from a preset (--init-from-preset); ignoring %s", weights)
+        return keras_hub_resnet(inputs, spec)
     raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(BACKBONES)}")

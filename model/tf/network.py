@@ -19,12 +19,16 @@ from model.config import AnchorConfig, ModelConfig
 from model.tf.backbones import BACKBONES, PREPROCESSING, build_backbone
 
 _CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+# torchvision's (and so the keras-hub COCO presets') normalisation of RGB in [0, 1]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @keras.saving.register_keras_serializable(package="retinanet_studio")
 class Preprocess(layers.Layer):
     """RGB 0..255 -> what the backbone expects ("caffe": BGR minus mean; "tf": [-1, 1];
-    "unit": [0, 1])."""
+    "unit": [0, 1]; "imagenet": (x / 255 - mean) / std per channel, computed as keras-hub's
+    ImageConverter does: x * (1 / 255 / std) + (-mean / std))."""
 
     def __init__(self, mode: str, **kwargs):
         super().__init__(**kwargs)
@@ -36,6 +40,10 @@ class Preprocess(layers.Layer):
             return images[..., ::-1] - tf.constant(_CAFFE_BGR_MEAN, dtype=tf.float32)
         if self.mode == "tf":
             return images / 127.5 - 1.0
+        if self.mode == "imagenet":
+            scale = tf.constant([1.0 / 255.0 / s for s in IMAGENET_STD], dtype=tf.float32)
+            offset = tf.constant([-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)], dtype=tf.float32)
+            return images * scale + offset
         return images / 255.0
 
     def get_config(self):
@@ -78,8 +86,11 @@ class FlattenAnchors(layers.Layer):
         return {**super().get_config(), "depth": self.depth}
 
 
-def _fpn(c3, c4, c5, channels: int):
-    """P3..P5 from laterals + top-down, P6 = conv3x3/2(C5), P7 = conv3x3/2(relu(P6))."""
+def _fpn(c3, c4, c5, channels: int, p6_source: str = "c5"):
+    """P3..P5 from laterals + top-down, P6 = conv3x3/2(C5) (or of the smoothed P5 with
+    ``p6_source="p5"``), P7 = conv3x3/2(relu(P6))."""
+    if p6_source not in ("c5", "p5"):
+        raise ValueError(f"p6_source must be 'c5' or 'p5', got {p6_source!r}")
     p3 = layers.Conv2D(channels, 1, name="fpn_lateral3")(c3)
     p4 = layers.Conv2D(channels, 1, name="fpn_lateral4")(c4)
     p5 = layers.Conv2D(channels, 1, name="fpn_lateral5")(c5)
@@ -88,18 +99,24 @@ def _fpn(c3, c4, c5, channels: int):
     p3 = layers.Conv2D(channels, 3, padding="same", name="P3")(p3)
     p4 = layers.Conv2D(channels, 3, padding="same", name="P4")(p4)
     p5 = layers.Conv2D(channels, 3, padding="same", name="P5")(p5)
-    p6 = layers.Conv2D(channels, 3, strides=2, padding="same", name="P6")(c5)
+    p6 = layers.Conv2D(channels, 3, strides=2, padding="same", name="P6")(c5 if p6_source == "c5" else p5)
     p7 = layers.Conv2D(channels, 3, strides=2, padding="same", name="P7")(layers.ReLU(name="P6_relu")(p6))
     return [p3, p4, p5, p6, p7]
 
 
 def _head(config: ModelConfig, out_channels: int, bias_init, name: str) -> keras.Sequential:
-    """A head shared across levels: head_convs x (conv3x3 + ReLU), then conv3x3."""
+    """A head shared across levels: head_convs x (conv3x3 [+ GroupNorm] + ReLU), then conv3x3."""
+    if config.head_norm not in ("none", "group"):
+        raise ValueError(f"head_norm must be 'none' or 'group', got {config.head_norm!r}")
+    norm = config.head_norm == "group"
     kernel_init = keras.initializers.RandomNormal(0.0, 0.01)
     head = keras.Sequential(name=name)
     head.add(keras.Input((None, None, config.pyramid_channels)))
     for i in range(config.head_convs):
-        head.add(layers.Conv2D(config.head_channels, 3, padding="same", kernel_initializer=kernel_init, name=f"{name}_conv{i}"))
+        conv = layers.Conv2D(config.head_channels, 3, padding="same", kernel_initializer=kernel_init, use_bias=not norm, name=f"{name}_conv{i}")
+        head.add(conv)
+        if norm:
+            head.add(layers.GroupNormalization(groups=32, name=f"{name}_gn{i}"))
         head.add(layers.ReLU(name=f"{name}_relu{i}"))
     head.add(layers.Conv2D(out_channels, 3, padding="same", kernel_initializer=kernel_init, bias_initializer=bias_init, name=f"{name}_out"))
     return head
@@ -119,8 +136,8 @@ def build_retinanet(config: ModelConfig, *, backbone_weights: str | None = None)
     k = config.anchors.anchors_per_cell
     inputs = keras.Input((None, None, 3), name="image", dtype="float32")
     x = Preprocess(PREPROCESSING[config.backbone], name="preprocess")(inputs)
-    c3, c4, c5 = build_backbone(config.backbone, x, weights=backbone_weights)
-    pyramid = _fpn(c3, c4, c5, config.pyramid_channels)
+    c3, c4, c5 = build_backbone(config.backbone, x, weights=backbone_weights, spec=config.backbone_spec)
+    pyramid = _fpn(c3, c4, c5, config.pyramid_channels, config.p6_source)
     prior = -math.log((1 - config.prior_probability) / config.prior_probability)
     box_head = _head(config, 4 * k, "zeros", "box_head")
     class_head = _head(config, config.num_classes * k, keras.initializers.Constant(prior), "class_head")
@@ -135,12 +152,13 @@ def tf_anchors(pyramid: list[tf.Tensor], config: AnchorConfig) -> tf.Tensor:
     """(A, 4) xyxy anchors in input pixels from the pyramid's dynamic shapes; the same
     values as :func:`model.anchors.generate_anchors`."""
     sizes = cell_anchor_sizes(config)  # (L, K, 2)
+    offset = config.centre_offset
     chunks = []
     for level, (feature, stride) in enumerate(zip(pyramid, config.strides)):
         shape = tf.shape(feature)
         h, w = shape[1], shape[2]
-        cx = (tf.cast(tf.range(w), tf.float32) + 0.5) * stride
-        cy = (tf.cast(tf.range(h), tf.float32) + 0.5) * stride
+        cx = (tf.cast(tf.range(w), tf.float32) + offset) * stride
+        cy = (tf.cast(tf.range(h), tf.float32) + offset) * stride
         gx, gy = tf.meshgrid(cx, cy)  # (h, w)
         centres = tf.stack([gx, gy], axis=-1)[:, :, None, :]  # (h, w, 1, 2)
         half = tf.constant(sizes[level] / 2.0, dtype=tf.float32)[None, None]  # (1, 1, K, 2)

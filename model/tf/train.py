@@ -61,6 +61,9 @@ class TrainConfig:
     flip: bool = True
     seed: int = 0
     init_from: str | None = None  # a run folder; the new run keeps its architecture, adds classes
+    # a keras-hub COCO preset (name or downloaded folder): its architecture, conventions and
+    # weights; the class head keeps the columns of classes COCO has, the others start fresh
+    init_from_preset: str | None = None
     strategy: str = "auto"
     steps_per_epoch: int | None = None
     export: bool = True
@@ -344,10 +347,15 @@ def _write_history(run_dir: Path, history: list[dict]) -> None:
     atomic_write_bytes(Path(run_dir) / HISTORY_FILE, "".join(json.dumps(r) + "\n" for r in history).encode())
 
 
-def _model_config(cfg: TrainConfig, class_names: list[str]) -> ModelConfig:
+def _model_config(cfg: TrainConfig, class_names: list[str], preset_detector=None) -> ModelConfig:
     """The network of a new run. Fine-tuning keeps the architecture of the run it starts
     from (backbone, pyramid, heads, anchors) so that its weights fit; only the classes
-    (the union) and the default size change."""
+    (the union) and the default size change. From a preset, the preset's architecture and
+    conventions with the dataset's classes."""
+    if preset_detector is not None:
+        from model.tf.presets import preset_model_config
+
+        return preset_model_config(preset_detector, class_names=tuple(class_names), default_size=cfg.size)
     if cfg.compact:
         fresh = replace(compact_config(tuple(class_names), default_size=cfg.size), backbone=cfg.backbone)
     else:
@@ -389,8 +397,16 @@ def train(
     resumed = (run_dir / MODEL_CONFIG_FILE).is_file() and tf.train.latest_checkpoint(str(run_dir / CHECKPOINTS)) is not None
     # Fail on a mistyped weights file before anything is written.
     backbone_weights = None if cfg.init_from or resumed else resolve_weights(cfg.backbone_weights, cfg.backbone)
+    if cfg.init_from and cfg.init_from_preset:
+        raise ValueError("fine-tune from a run folder or from a preset, not both")
     if cfg.init_from and not resumed:
         run_dir_of(cfg.init_from)  # FileNotFoundError naming the folder
+    preset_detector = None
+    if cfg.init_from_preset and not resumed:
+        from model.tf.presets import load_detector
+
+        preset_detector = load_detector(cfg.init_from_preset)  # PresetUnavailable offline
+        backbone_weights = None
     dataset = load_dataset(cfg.data, cfg.fmt, labels_dir=cfg.labels)
     for error in dataset.errors:
         log.warning("skipped: %s", error)
@@ -413,7 +429,7 @@ def train(
         if unknown:
             log.warning("resuming %s: its classes do not include %s; those labels are ignored", run_dir, unknown)
     else:
-        config = _model_config(cfg, _class_names(dataset.class_names, cfg.init_from))
+        config = _model_config(cfg, _class_names(dataset.class_names, cfg.init_from), preset_detector)
         if chief:
             (run_dir / MODEL_CONFIG_FILE).write_text(config.to_json())
             (run_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(to_dict(cfg), indent=2))
@@ -446,6 +462,11 @@ def train(
             _write_history(run_dir, history)
     elif cfg.init_from:
         _restore_init(cfg.init_from, model, class_names, config.anchors.anchors_per_cell)
+    elif preset_detector is not None:
+        from model.tf.presets import copy_preset_weights
+
+        copy_preset_weights(preset_detector, model, config)
+        log.info("initialised from preset %s", cfg.init_from_preset)
 
     num_anchors = generate_anchors((cfg.size, cfg.size), config.anchors).shape[0]
     signature = (
@@ -536,6 +557,8 @@ def train(
         }
         if cfg.init_from:
             provenance["init_from"] = str(cfg.init_from)
+        if cfg.init_from_preset:
+            provenance["init_from_preset"] = str(cfg.init_from_preset)
         if val_result is not None:
             provenance.update(val_ap=round(val_result.ap, 4), val_ap50=round(val_result.ap50, 4))
         if init_eval is not None:  # the starting weights on the same held-out images
@@ -558,7 +581,7 @@ def _init_evaluation(
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
-    if not cfg.init_from or not val_items or not chief:
+    if not (cfg.init_from or cfg.init_from_preset) or not val_items or not chief:
         return None
     result = evaluate_tf(detect, val_items, class_names, size=cfg.size)
     record = {"val_ap": result.ap, "val_ap50": result.ap50, "images": len(val_items)}
