@@ -305,16 +305,27 @@ def cli_train(args: argparse.Namespace) -> int:
         command="retinanet-studio " + shlex.join(args.argv),
     )
     with tqdm(unit="step", desc="train", disable=args.progress_json) as bar:
+        last = {"step": 0, "total": 0}
+        val: dict[str, str] = {}
 
         def progress(done: int, total: int, info: dict) -> None:
+            last.update(step=done, total=total)
             if args.progress_json:  # for the app's fine-tune dialog
                 print(json.dumps({"step": done, "total": total, **info}), flush=True)
                 return
             _tqdm_progress(bar)(done, total)
-            bar.set_postfix(epoch=info["epoch"], cls=f"{info['cls_loss']:.3f}", box=f"{info['box_loss']:.3f}", refresh=False)
+            bar.set_postfix(epoch=info["epoch"], cls=f"{info['cls_loss']:.3f}", box=f"{info['box_loss']:.3f}", **val, refresh=False)
+
+        def epoch_done(record: dict) -> None:
+            if "val_ap50" not in record:
+                return
+            if args.progress_json:  # the step record again, with the epoch's validation AP50
+                keys = ("epoch", "cls_loss", "box_loss", "val_ap50")
+                print(json.dumps({**last, **{k: record[k] for k in keys}}), flush=True)
+            val["val_ap50"] = f"{record['val_ap50']:.3f}"
 
         try:
-            result = train(cfg, progress=progress)
+            result = train(cfg, progress=progress, epoch_done=epoch_done)
         except FileNotFoundError as exc:
             bar.close()
             return _fail(exc)

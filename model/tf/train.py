@@ -374,8 +374,11 @@ def train(
     *,
     progress: Callable[[int, int, dict], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    epoch_done: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-    """Train (or resume, or fine-tune) a RetinaNet; see TrainConfig.
+    """Train (or resume, or fine-tune) a RetinaNet; see TrainConfig. ``progress(step, total,
+    info)`` is called once per step, ``epoch_done(record)`` once per finished epoch with its
+    history record (losses, seconds, and ``val_ap``/``val_ap50`` when validated).
 
     A run folder that already holds a checkpoint resumes from its last saved epoch (its
     saved model config wins over ``cfg``'s network settings). ``cfg.init_from`` starts a
@@ -527,10 +530,9 @@ def train(
             if val_items and chief:
                 val_result = evaluate_tf(detect, val_items, class_names, size=cfg.size)
                 record.update(val_ap=val_result.ap, val_ap50=val_result.ap50)
-                if progress:
-                    info = {"epoch": epoch + 1, "cls_loss": record["cls_loss"], "box_loss": record["box_loss"], "val_ap50": val_result.ap50}
-                    progress(step, total_steps, info)
             history.append(record)
+            if epoch_done:
+                epoch_done(dict(record))
             if chief:
                 with open(run_dir / HISTORY_FILE, "a") as fh:
                     fh.write(json.dumps(record) + "\n")

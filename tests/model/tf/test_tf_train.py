@@ -205,21 +205,21 @@ def test_fine_tune_with_an_extra_class_keeps_the_learned_weights(trained_run, tm
 def test_fine_tune_measures_its_starting_point_on_the_same_held_out_images(trained_run, tiny_dataset, tmp_path) -> None:
     """A fine-tune evaluates the weights it starts from on its validation split before the
     first step (init_eval.json, the exported model's provenance), reports each epoch's
-    validation AP50 to the progress callback, so the app can say whether it beats the
+    validation AP50 to ``epoch_done``, so the app can say whether it beats the
     model it came from. A learning rate of 0 keeps the weights: both figures agree."""
     from model.contract import read_contract
     from model.tf.train import INIT_EVAL_FILE
 
-    infos: list[dict] = []
+    records: list[dict] = []
     cfg = TrainConfig(
         data=str(tiny_dataset), out=str(tmp_path / "fine"), init_from=str(trained_run[0].run_dir), size=SIZE, batch=2, epochs=1,
         steps_per_epoch=2, val_fraction=0.25, learning_rate=0.0,
     )
-    result = train(cfg, progress=lambda done, total, info: infos.append(info))
+    result = train(cfg, epoch_done=records.append)
     init_eval = json.loads((Path(cfg.out) / INIT_EVAL_FILE).read_text())
     assert init_eval["images"] >= 1 and 0.0 <= init_eval["val_ap50"] <= 1.0
     assert init_eval["val_ap50"] == pytest.approx(result.val.ap50, abs=1e-6)  # unchanged weights
-    assert [i["val_ap50"] for i in infos if "val_ap50" in i] == [pytest.approx(result.val.ap50)]
+    assert [r["val_ap50"] for r in records] == [pytest.approx(result.val.ap50)]
     provenance = read_contract(result.onnx_path).provenance
     assert provenance["init_val_ap50"] == pytest.approx(round(init_eval["val_ap50"], 4))
     assert provenance["val_ap50"] == pytest.approx(round(result.val.ap50, 4))
