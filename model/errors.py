@@ -30,5 +30,9 @@ class LabelWriteError(StudioError):
     """A label file could not be written (permissions, disk full...); nothing was lost."""
 
 
+class DatasetError(StudioError):
+    """A dataset folder has nothing usable: no labelled images, or no label files found."""
+
+
 class ModelContractError(StudioError):
     """An ONNX model is missing, unreadable, or breaks the RetinaNet Studio contract."""

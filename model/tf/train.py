@@ -23,6 +23,7 @@ import numpy as np
 from model.anchors import generate_anchors
 from model.config import TRAINING_DEFAULTS, ModelConfig, compact_config, from_dict, to_dict
 from model.encoding import encode_targets
+from model.errors import DatasetError
 from model.evaluate import EvalResult, Prediction, coco_evaluate, ground_truth
 from model.imageio import load_image
 from model.labels import ImageLabels, load_dataset
@@ -416,7 +417,7 @@ def train(
     items = [it for it in dataset.items if it.labels]
     if not items:
         why = dataset.missing_note or f"{dataset.label_files} label files, none with a box"
-        raise ValueError(f"{cfg.data}: no labelled images found (format {cfg.fmt}): {why}")
+        raise DatasetError(cfg.data, f"no labelled images found (format {cfg.fmt}): {why}")
     log.info("%s: %d label files", dataset.labels_note, dataset.label_files)
     if cfg.val_data:
         val_items = load_dataset(cfg.val_data, cfg.fmt).items

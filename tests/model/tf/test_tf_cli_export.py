@@ -67,3 +67,17 @@ def test_start_up_filter_keeps_what_is_not_a_known_notice() -> None:
     assert kept_lines(captured, has_driver=False) == ["E0000 00:00:1.0 1 some_op.cc:9] out of memory allocating 4 GB"]
     # with a driver, a failing cuInit is a real problem and is shown
     assert [line for line in kept_lines(captured, has_driver=True) if "cuInit" in line]
+
+
+def test_train_on_a_folder_without_labels_is_one_error_line(tmp_path: Path, tiny_dataset: Path, capsys) -> None:
+    """No traceback: one `error:` line naming the folder and why, exit code 2, nothing written."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for path in sorted(tiny_dataset.glob("*.png"))[:3] or sorted(tiny_dataset.glob("*.jpg"))[:3]:
+        (images / path.name).write_bytes(path.read_bytes())
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(images), "--out", str(out), "--backbone", "tiny", "--compact", "--backbone-weights", "none"]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and str(images) in lines[0] and "no labelled images" in lines[0]
+    assert "Traceback" not in err
