@@ -139,5 +139,38 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Lives here, not in model.tf.export: it reads a training run (model.tf.train), which itself
+# imports the exporter.
+def reexport_onnx(source: str | Path, run_dir: str | Path, out_path: str | Path, **provenance_updates: object):
+    """Export the weights of the training run ``run_dir`` again (current contract version)
+    with the metadata of the model file ``source`` they were exported to before (class
+    names, default size, provenance with its measured AP...), provenance updated with
+    ``provenance_updates``. For upgrading a version-1 file such as the bundled demo model."""
+    import onnx
+
+    from model import contract as C
+    from model.contract import copy_metadata
+    from model.labels.atomic import atomic_write_bytes
+    from model.tf.export import export_onnx
+    from model.tf.train import load_run_model
+
+    old = onnx.load(str(source), load_external_data=False)
+    C.contract_from_proto(old, source)
+    model, config = load_run_model(run_dir)
+    proto = export_onnx(model, config, out_path)
+    new_keys = {C.KEY_VERSION, C.KEY_CANDIDATES}
+    fresh = {p.key: p.value for p in proto.metadata_props if p.key in new_keys}
+    copy_metadata(old, proto, **provenance_updates)
+    for entry in proto.metadata_props:
+        if entry.key in fresh:
+            entry.value = fresh.pop(entry.key)
+    for key, value in fresh.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    C.contract_from_proto(proto, out_path)
+    atomic_write_bytes(Path(out_path), proto.SerializeToString())
+    return proto
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -137,28 +137,3 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_image
     quantized = onnx.load(str(out_path))
     copy_metadata(proto, quantized, quantization=f"int8 static QDQ, {len(calibration_images)} calibration images")
     atomic_write_bytes(Path(out_path), quantized.SerializeToString())
-
-
-def reexport_onnx(source: str | Path, run_dir: str | Path, out_path: str | Path, **provenance_updates: object) -> onnx.ModelProto:
-    """Export the weights of the training run ``run_dir`` again (current contract version)
-    with the metadata of the model file ``source`` they were exported to before (class
-    names, default size, provenance with its measured AP...), provenance updated with
-    ``provenance_updates``. For upgrading a version-1 file such as the bundled demo model."""
-    from model.tf.train import load_run_model
-
-    old = onnx.load(str(source), load_external_data=False)
-    C.contract_from_proto(old, source)
-    model, config = load_run_model(run_dir)
-    proto = export_onnx(model, config, out_path)
-    new_keys = {C.KEY_VERSION, C.KEY_CANDIDATES}
-    fresh = {p.key: p.value for p in proto.metadata_props if p.key in new_keys}
-    copy_metadata(old, proto, **provenance_updates)
-    for entry in proto.metadata_props:
-        if entry.key in fresh:
-            entry.value = fresh.pop(entry.key)
-    for key, value in fresh.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    C.contract_from_proto(proto, out_path)
-    atomic_write_bytes(Path(out_path), proto.SerializeToString())
-    return proto

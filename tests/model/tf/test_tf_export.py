@@ -202,7 +202,7 @@ def test_reexport_upgrades_a_v1_file_keeping_its_metadata(tiny_model, tiny_confi
     import onnx
 
     from model.runtime import Detector
-    from model.tf.export import reexport_onnx
+    from model.tf.demo import reexport_onnx
 
     run = tmp_path / "run"
     run.mkdir()
