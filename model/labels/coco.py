@@ -390,19 +390,20 @@ def write_coco(
 COCO_FILE_NAME = "annotations.json"
 
 
-_COCO_CACHE: dict[tuple[str, int, int], CocoFile] = {}
+_COCO_CACHE: dict[tuple[str, int, int], tuple[CocoFile, ImageIndex]] = {}
 
 
-def read_coco_cached(path: Path) -> CocoFile:
-    """:func:`read_coco_file`, remembered while the file is unchanged (one folder file serves
-    every image: moving to the next image must not re-parse it). Returns a fresh list."""
+def _cached(path: Path) -> tuple[CocoFile, ImageIndex]:
+    """The parsed file and its image index, remembered while the file is unchanged (one
+    folder file serves every image: moving to the next image must not re-parse it, nor
+    re-index 10,000 entries)."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _COCO_CACHE:
         _COCO_CACHE.clear()
-        _COCO_CACHE[key] = read_coco_file(path)
-    parsed = _COCO_CACHE[key]
-    return CocoFile(list(parsed.items), list(parsed.class_names), parsed.extras)
+        parsed = read_coco_file(path)
+        _COCO_CACHE[key] = (parsed, ImageIndex(parsed.items))
+    return _COCO_CACHE[key]
 
 
 def coco_json_in(folder: Path) -> Path | None:
@@ -448,22 +449,23 @@ class CocoFormat:
         path = self.label_path_for(image_path, labels_dir)
         if not path.is_file():
             return None
-        return ImageIndex(read_coco_cached(path).items).find(image_path)
+        return _cached(path)[1].find(image_path)
 
     def write_image(self, item: ImageLabels, *, labels_dir: PathLike | None = None, class_names: Sequence[str] = ()) -> Path:
         path = self.label_path_for(item.image_path, labels_dir)
         items: list[ImageLabels] = []
         names: list[str] = []
         extras = None
+        position = None
         if path.is_file():
-            parsed = read_coco_cached(path)
+            parsed, index = _cached(path)
             items, names, extras = list(parsed.items), list(parsed.class_names), parsed.extras
-        old = ImageIndex(items).find(item.image_path)
-        if old is None:
+            position = index.position(item.image_path)
+        if position is None:
             items.append(item)
         else:
-            item.source = old.source  # the image's id and keys stay
-            items[items.index(old)] = item
+            item.source = items[position].source  # the image's id and keys stay
+            items[position] = item
         names = merged_names(names, (label.name for it in items for label in it.labels))
         write_coco(items, path, class_names=names, extras=extras)
         _COCO_CACHE.clear()
