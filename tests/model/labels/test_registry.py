@@ -145,3 +145,50 @@ def test_missing_labels_hint_names_a_registered_format(tsv: LabelFormat, tmp_pat
     write_voc(ImageLabels(str(image), 64, 48, 3, labels=[Label(1, 1, 9, 9, "cat")]), tmp_path / "a.xml")
     dataset = load_dataset(tmp_path, "tsv")
     assert dataset.label_files == 0 and "pass --format voc" in dataset.missing_note
+
+
+# ----------------------------------------------------------------------------- one image (the app's save and open)
+@pytest.mark.parametrize("name", ["voc", "yolo", "coco"])
+def test_write_then_read_one_image_in_each_format(tmp_path: Path, name: str) -> None:
+    fmt = get_format(name)
+    image = tmp_path / "photo.jpg"
+    other = tmp_path / "other.jpg"
+    labels_dir = tmp_path / "labels"
+    labels_dir.mkdir()
+    assert fmt.read_image(image, width=640, height=480, labels_dir=labels_dir) is None  # no file yet
+    first = ImageLabels(str(image), 640, 480, 3, labels=[Label(10, 20, 110, 220, "dog")], verified=True)
+    path = fmt.write_image(first, labels_dir=labels_dir, class_names=["cat", "dog"])
+    assert path == fmt.label_path_for(image, labels_dir) and path.parent == labels_dir
+    fmt.write_image(ImageLabels(str(other), 640, 480, 3, labels=[Label(1, 1, 50, 50, "bird")]), labels_dir=labels_dir, class_names=["cat", "dog"])
+    back = fmt.read_image(image, width=640, height=480, labels_dir=labels_dir, class_names=["cat", "dog"])
+    assert back is not None
+    tol = 1e-3 if name == "yolo" else 0.0
+    assert [lab.name for lab in back.labels] == ["dog"] and np.allclose(back.labels[0].box, (10, 20, 110, 220), atol=tol)
+    assert back.verified == fmt.keeps_verified
+    if fmt.stores_class_names and fmt.per_image_files:  # YOLO: ids never move, new names are appended
+        assert fmt.class_list(tmp_path, labels_dir) == ["cat", "dog", "bird"]
+    again = fmt.read_image(other, width=640, height=480, labels_dir=labels_dir, class_names=["cat", "dog"])
+    assert again is not None and [lab.name for lab in again.labels] == ["bird"]
+
+
+def test_a_coco_save_of_one_image_keeps_the_other_entries_and_its_own_id(tmp_path: Path) -> None:
+    coco = get_format("coco")
+    a, b = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    document = {
+        "info": {"description": "from CVAT"},
+        "images": [{"id": 7, "file_name": "a.jpg", "width": 64, "height": 48, "license": 3}, {"id": 9, "file_name": "b.jpg", "width": 64, "height": 48}],
+        "annotations": [{"id": 1, "image_id": 9, "category_id": 1, "bbox": [1, 1, 4, 4], "iscrowd": 0, "area": 16}],
+        "categories": [{"id": 1, "name": "cat", "supercategory": "animal"}],
+    }
+    (tmp_path / COCO_FILE_NAME).write_text(json.dumps(document), encoding="utf-8")
+    item = coco.read_image(a, width=64, height=48)
+    assert item is not None and item.labels == []
+    item.labels = [Label(2, 2, 10, 10, "dog")]
+    coco.write_image(item)
+    saved = json.loads((tmp_path / COCO_FILE_NAME).read_text(encoding="utf-8"))
+    assert saved["info"] == {"description": "from CVAT"}
+    assert [(im["id"], im["file_name"], im.get("license")) for im in saved["images"]] == [(7, "a.jpg", 3), (9, "b.jpg", None)]
+    assert saved["categories"][0] == {"id": 1, "name": "cat", "supercategory": "animal"}
+    by_image = {ann["image_id"]: ann for ann in saved["annotations"]}
+    assert by_image[9]["bbox"] == [1, 1, 4, 4] and by_image[7]["bbox"] == [2, 2, 8, 8]
+    assert [lab.name for lab in coco.read_image(b, width=64, height=48).labels] == ["cat"]
