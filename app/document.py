@@ -542,10 +542,11 @@ class LabelDocument(QObject):
             self.raw_set_verified(False)
             self.undo_stack.clear()
             try:
-                self.project.extend(label_format.class_list(Path(self.image_path).parent, self.labels_dir))
                 self._file = label_format.read_image(
                     self.image_path, width=width, height=height, labels_dir=self.labels_dir, class_names=self.project.names
                 )
+                if self._file is not None:  # the class list kept with the labels (YOLO's classes.txt)
+                    self.project.extend(label_format.class_list(Path(self.image_path).parent, self.labels_dir))
             except LabelFormatError as exc:
                 self.load_error = exc
                 raise

@@ -61,3 +61,17 @@ def test_the_session_reads_a_registered_format_it_finds_and_saves_in_the_chosen_
     assert session.format_to_read(image) == "tsv"
     with pytest.raises(ValueError, match="choose from voc, yolo, coco, tsv"):
         session.set_format("labelme")
+
+
+def test_yolo_classes_join_the_project_only_for_an_image_with_labels(tmp_path: Path, qtbot) -> None:  # noqa: ANN001, ARG001
+    """The class list kept with the labels is read with an image's labels, not before: an
+    image with no label file opens empty even beside a broken classes.txt."""
+    (tmp_path / "classes.txt").write_text("cat\n\ndog\n", encoding="utf-8")  # blank line between names: unusable
+    project = ProjectClasses()
+    doc = LabelDocument(project)
+    doc.load(tmp_path / "unlabelled.jpg", SIZE, "yolo")
+    assert doc.label_count() == 0 and doc.load_error is None and project.names == []
+    (tmp_path / "classes.txt").write_text("cat\ndog\nbird\n", encoding="utf-8")
+    (tmp_path / "seen.txt").write_text("1 0.5 0.5 0.2 0.2\n", encoding="utf-8")
+    doc.load(tmp_path / "seen.jpg", SIZE, "yolo")
+    assert [lab.name for lab in doc.labels()] == ["dog"] and project.names == ["cat", "dog", "bird"]
