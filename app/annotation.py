@@ -34,22 +34,17 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 from app import shortcuts
 from app.class_list import find_class_lists
 from app.document import LabelDocument, ProjectClasses
-from app.export import FORMAT_NAMES, ExportCancelled, ExportResult, export_labelled_set
+from app.export import ExportCancelled, ExportResult, export_labelled_set
 from app.journal import LabelSession, SavePrompt
 from app.shortcuts_dialog import COMMAND_PROPERTY, ShortcutsDialog
 from app.workers import Worker
 from model.errors import LabelFormatError
-from model.labels import FORMATS, label_path_for
+from model.labels import FORMATS, get_format
 from model.labels.layout import find_label_folder
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
 
-FORMAT_MENU_TEXT = {
-    "voc": "&Pascal VOC (.xml next to each image)",
-    "yolo": "&YOLO (.txt next to each image + classes.txt)",
-    "coco": "&COCO (annotations.json in each folder)",
-}
 #: Names of the canvas actions that act on labels (app.shortcuts.EDIT_SHORTCUTS).
 CANVAS_ACTIONS = tuple(spec.name for spec in shortcuts.EDIT_SHORTCUTS)
 
@@ -138,12 +133,11 @@ class Annotator(QObject):
     def set_label_format(self, fmt: str) -> None:
         """Save in ``fmt`` ("voc", "yolo" or "coco") from now on (persisted); the shown
         labels stay and are written in that format on the next save."""
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown label format {fmt!r}; choose one of {FORMATS}")
+        label_format = get_format(fmt)
         self.session.set_format(fmt)
         self._window.settings.label_format = fmt
         self.format_actions[fmt].setChecked(True)
-        self._status(f"Labels are saved as {FORMAT_NAMES[fmt]} from now on")
+        self._status(f"Labels are saved as {label_format.title} from now on")
 
     def set_autosave(self, enabled: bool) -> None:
         self.session.autosave = enabled
@@ -275,7 +269,7 @@ class Annotator(QObject):
             return False
         if folder is None:
             start = str(window.settings.last_folder or Path.home())
-            chosen = QFileDialog.getExistingDirectory(window, f"Export labelled set as {FORMAT_NAMES[fmt]}", start)
+            chosen = QFileDialog.getExistingDirectory(window, f"Export labelled set as {get_format(fmt).title}", start)
             if not chosen:
                 return False
             folder = chosen
@@ -289,7 +283,7 @@ class Annotator(QObject):
             class_names=self.project.names,
             long_job=True,
         )
-        progress = QProgressDialog(f"Exporting labels as {FORMAT_NAMES[fmt]}…", "Cancel", 0, 100, window)
+        progress = QProgressDialog(f"Exporting labels as {get_format(fmt).title}…", "Cancel", 0, 100, window)
         progress.setWindowTitle("Export labelled set")
         progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setMinimumDuration(400)
@@ -300,7 +294,7 @@ class Annotator(QObject):
         worker.signals.finished.connect(self._on_export_finished)
         worker.signals.errored.connect(self._on_export_failed)
         self._export_worker, self._progress = worker, progress
-        self._status(f"Exporting {len(paths)} images as {FORMAT_NAMES[fmt]} to {folder}…")
+        self._status(f"Exporting {len(paths)} images as {get_format(fmt).title} to {folder}…")
         self._export_pool.start(worker)
         return True
 
@@ -346,15 +340,15 @@ class Annotator(QObject):
         formats = QActionGroup(self)
         formats.setExclusive(True)
         for fmt in FORMATS:
-            action = QAction(FORMAT_MENU_TEXT[fmt], window)
+            action = QAction(f"&{get_format(fmt).title} ({get_format(fmt).files})", window)
             action.setCheckable(True)
             action.setChecked(fmt == self.session.fmt)
-            action.setStatusTip(f"Ctrl+S saves labels as {FORMAT_NAMES[fmt]}")
+            action.setStatusTip(f"Ctrl+S saves labels as {get_format(fmt).title}")
             action.triggered.connect(partial(self.set_label_format, fmt))
             formats.addAction(action)
             self.format_actions[fmt] = action
-            export = QAction(f"{FORMAT_NAMES[fmt]}…", window)
-            export.setStatusTip(f"write the labelled images and their labels as {FORMAT_NAMES[fmt]} into a folder")
+            export = QAction(f"{get_format(fmt).title}…", window)
+            export.setStatusTip(f"write the labelled images and their labels as {get_format(fmt).title} into a folder")
             export.triggered.connect(partial(self._ask_export, fmt))
             self.export_actions[fmt] = export
         for fmt, action in self.format_actions.items():
@@ -378,8 +372,8 @@ class Annotator(QObject):
         read, chosen = self.session.read_format, self.session.fmt
         if read != chosen and document.label_count():
             self._status(
-                f"Labels read from {label_path_for(path, read, document.labels_dir).name} ({FORMAT_NAMES[read]}); "
-                f"Ctrl+S saves them as {FORMAT_NAMES[chosen]}"
+                f"Labels read from {get_format(read).label_path_for(path, document.labels_dir).name} ({get_format(read).title}); "
+                f"Ctrl+S saves them as {get_format(chosen).title}"
             )
         return document
 
@@ -454,7 +448,7 @@ class Annotator(QObject):
         self._end_export()
         text = (
             f"Exported {result.images} labelled image{'s' if result.images != 1 else ''} "
-            f"({result.labels} boxes) as {FORMAT_NAMES[result.fmt]} to {result.folder}"
+            f"({result.labels} boxes) as {get_format(result.fmt).title} to {result.folder}"
         )
         self._status(text)
         if result.skipped:

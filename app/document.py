@@ -7,7 +7,8 @@ every edit goes. Views observe its signals; no widget owns labels.
 
 Files:
 
-* the labels themselves, in the chosen format, through :mod:`model.labels` (atomic writes):
+* the labels themselves, in the chosen format, through its format object
+  (:func:`model.labels.get_format`: the document holds state, the format reads and writes):
   VOC ``image.xml`` / YOLO ``image.txt`` (+ ``classes.txt``) next to the image, COCO in the
   folder-level ``annotations.json`` (``model.labels.label_path_for``), or in a label folder
   of their own (:attr:`LabelDocument.labels_dir`, File › Change Save Dir…). A save carries
@@ -56,23 +57,8 @@ from app import commands
 from app.canvas_items import clamp_box, translate_boxes
 from model.boxes import iou_matrix
 from model.errors import LabelFormatError, LabelWriteError
-from model.labels import (
-    FORMATS,
-    ImageLabels,
-    Label,
-    atomic_write_text,
-    label_path_for,
-    read_classes_txt,
-    read_voc,
-    read_yolo,
-    write_classes_txt,
-    write_coco,
-    write_voc,
-    write_yolo,
-)
+from model.labels import ImageLabels, Label, atomic_write_text, get_format
 from model.labels.annotation import RawRecord
-from model.labels.coco import CocoFile, read_coco_file
-from model.labels.dataset import classes_file_for
 from model.quality import UneditedAcceptance, is_same_model
 
 if TYPE_CHECKING:
@@ -509,7 +495,7 @@ class LabelDocument(QObject):
 
     def label_file(self) -> Path:
         """Where :meth:`save` writes (and :meth:`load` read) this image's labels."""
-        return label_path_for(self.image_path, self.fmt, self.labels_dir)
+        return get_format(self.fmt).label_path_for(self.image_path, self.labels_dir)
 
     @property
     def verified(self) -> bool:
@@ -537,8 +523,7 @@ class LabelDocument(QObject):
         file is malformed: the document then holds no labels, keeps the error in
         :attr:`load_error` and refuses to save over that file. The undo stack is cleared.
         """
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown label format {fmt!r}; choose one of {FORMATS}")
+        label_format = get_format(fmt)
         width, height = (int(v) for v in image_size)
         if width <= 0 or height <= 0:
             raise ValueError(f"image size must be positive, got {image_size}")
@@ -557,9 +542,11 @@ class LabelDocument(QObject):
             self.raw_set_verified(False)
             self.undo_stack.clear()
             try:
-                self._file = _read_labels(
-                    self.image_path, fmt=fmt, width=width, height=height, project=self.project, labels_dir=self.labels_dir
+                self._file = label_format.read_image(
+                    self.image_path, width=width, height=height, labels_dir=self.labels_dir, class_names=self.project.names
                 )
+                if self._file is not None:  # the class list kept with the labels (YOLO's classes.txt)
+                    self.project.extend(label_format.class_list(Path(self.image_path).parent, self.labels_dir))
             except LabelFormatError as exc:
                 self.load_error = exc
                 raise
@@ -569,7 +556,7 @@ class LabelDocument(QObject):
             self.project.extend(lab.name for lab in labels)
             sidecar = _read_sidecar_json(self.image_path)
             entries, rejected = _attach_provenance(labels, _state_or_empty(sidecar, self.image_path))
-            if fmt == "yolo" or self._file is None:
+            if not label_format.keeps_verified or self._file is None:
                 verified = bool(verified_from_json(sidecar)) and self._file is not None
             else:
                 verified = self._file.verified
@@ -599,18 +586,17 @@ class LabelDocument(QObject):
         try:
             if self.labels_dir is not None:
                 self.labels_dir.mkdir(parents=True, exist_ok=True)
-            path = _write_labels(
+            label_format = get_format(self.fmt)
+            item = ImageLabels(
                 self.image_path,
-                labels,
-                fmt=self.fmt,
-                width=width,
-                height=height,
-                depth=self.depth,
-                project=self.project,
-                labels_dir=self.labels_dir,
+                width,
+                height,
+                self.depth,
+                labels=list(labels),
                 verified=self._verified,
                 source=self._file.source if self._file is not None else None,
             )
+            path = label_format.write_image(item, labels_dir=self.labels_dir, class_names=self.project.names)
             sidecar = sidecar_path(self.image_path)
             sidecar.parent.mkdir(exist_ok=True)
             state = {"image": Path(self.image_path).name, **state_to_json(self._entries, self._rejected, verified=self._verified)}
@@ -620,7 +606,7 @@ class LabelDocument(QObject):
         except OSError as exc:
             raise LabelWriteError(self.image_path, f"cannot save labels: {exc}") from exc
         self._file = ImageLabels(
-            self.image_path, width, height, self.depth, labels=list(labels), verified=self._verified, source=_reread_source(path, self.fmt)
+            self.image_path, width, height, self.depth, labels=list(labels), verified=self._verified, source=label_format.saved_source(path)
         )
         self._saved = (list(self._entries), self._rejected)
         self._saved_verified = self._verified
@@ -959,130 +945,6 @@ class LabelDocument(QObject):
             self.journal.clear(self.image_path)
         else:
             self.journal.record(self.image_path, self.state())
-
-
-# --------------------------------------------------------------------------- file formats
-def _read_labels(
-    image_path: str, *, fmt: str, width: int, height: int, project: ProjectClasses, labels_dir: Path | None = None
-) -> ImageLabels | None:
-    """What ``image_path``'s ``fmt`` file holds for it (labels, verified mark, what a save
-    carries forward); None when there is no file."""
-    path = label_path_for(image_path, fmt, labels_dir)
-    if not path.is_file():
-        return None
-    if fmt == "voc":
-        return read_voc(path)
-    if fmt == "yolo":
-        names = _yolo_class_names(Path(image_path).parent, labels_dir, project)
-        return read_yolo(path, width=width, height=height, class_names=names)
-    parsed = _read_coco_cached(path)
-    return _find_coco_item(parsed.items, image_path)
-
-
-def _reread_source(path: Path, fmt: str) -> RawRecord | None:
-    """What a save just wrote, for the next save to carry forward (VOC: the file's bytes;
-    YOLO: its text; COCO: re-read from the file on save)."""
-    try:
-        if fmt == "voc":
-            return RawRecord("voc", path.read_bytes())
-        if fmt == "yolo":
-            return RawRecord("yolo", path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def _write_labels(
-    image_path: str,
-    labels: list[Label],
-    *,
-    fmt: str,
-    width: int,
-    height: int,
-    depth: int,
-    project: ProjectClasses,
-    labels_dir: Path | None = None,
-    verified: bool = False,
-    source: RawRecord | None = None,
-) -> Path:
-    path = label_path_for(image_path, fmt, labels_dir)
-    image_labels = ImageLabels(
-        image_path=image_path, width=width, height=height, depth=depth, labels=labels, verified=verified, source=source
-    )
-    if fmt == "voc":
-        write_voc(image_labels, path)
-    elif fmt == "yolo":
-        classes_file = classes_file_for(Path(image_path).parent, labels_dir)
-        names = _yolo_class_names(Path(image_path).parent, labels_dir, project)
-        grown = _merged_names(names, (lab.name for lab in labels))
-        if grown != names or not classes_file.is_file():
-            write_classes_txt(classes_file, grown)
-        write_yolo(image_labels, path, class_names=grown)
-    else:
-        items: list[ImageLabels] = []
-        names: list[str] = []
-        extras = None
-        if path.is_file():
-            parsed = _read_coco_cached(path)
-            items, names, extras = list(parsed.items), list(parsed.class_names), parsed.extras
-        old = _find_coco_item(items, image_path)
-        if old is None:
-            items.append(image_labels)
-        else:
-            image_labels.source = old.source  # the image's id and keys stay
-            items[items.index(old)] = image_labels
-        names = _merged_names(names, (lab.name for it in items for lab in it.labels))
-        write_coco(items, path, class_names=names, extras=extras)
-        _COCO_CACHE.clear()
-    return path
-
-
-def _merged_names(names: Sequence[str], more: Iterable[str]) -> list[str]:
-    """``names`` followed by the new names of ``more``, first-seen order (ids never move)."""
-    merged = list(names)
-    seen = set(merged)
-    for name in more:
-        if name not in seen:
-            seen.add(name)
-            merged.append(name)
-    return merged
-
-
-def _yolo_class_names(folder: Path, labels_dir: Path | None, project: ProjectClasses) -> list[str]:
-    """The labels' ``classes.txt`` (label folder, image folder or the folder above them)
-    when it exists, else the project classes."""
-    classes_file = classes_file_for(folder, labels_dir)
-    if classes_file.is_file():
-        names = read_classes_txt(classes_file)
-        project.extend(names)
-        return list(names)
-    return project.names
-
-
-_COCO_CACHE: dict[tuple[str, int, int], CocoFile] = {}
-
-
-def _read_coco_cached(path: Path) -> CocoFile:
-    """read_coco_file, remembered while the file is unchanged (one folder file serves every
-    image: moving to the next image must not re-parse it)."""
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    if key not in _COCO_CACHE:
-        _COCO_CACHE.clear()
-        _COCO_CACHE[key] = read_coco_file(path)
-    parsed = _COCO_CACHE[key]
-    return CocoFile(list(parsed.items), list(parsed.class_names), parsed.extras)
-
-
-def _find_coco_item(items: Sequence[ImageLabels], image_path: str) -> ImageLabels | None:
-    target = Path(image_path)
-    for item in items:
-        if os.path.abspath(item.image_path) == str(target):
-            return item
-    for item in items:
-        if Path(item.image_path).name == target.name:
-            return item
-    return None
 
 
 def _read_sidecar_json(image_path: str) -> Any:

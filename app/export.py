@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from model.errors import LabelWriteError, StudioError
-from model.labels import FORMATS, ImageLabels, label_path_for, load_dataset, save_dataset
+from model.labels import ImageLabels, get_format, load_dataset, save_dataset
 from model.labels.annotation import RawRecord
 from model.labels.dataset import place_images
-
-FORMAT_NAMES = {"voc": "Pascal VOC", "yolo": "YOLO", "coco": "COCO"}
 
 
 class ExportCancelled(Exception):
@@ -84,9 +82,8 @@ def export_labelled_set(
     with the same file name, an unwritable folder, ...). Unreadable label files do not stop
     the export: they are listed in :attr:`ExportResult.skipped`.
     """
-    for fmt in (src_fmt, dst_fmt):
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown label format {fmt!r}; choose from {', '.join(FORMATS)}")
+    source = get_format(src_fmt)
+    get_format(dst_fmt)
     out = Path(dst).absolute()
     groups = _by_folder(Path(p) for p in images)
     total_in = sum(len(g) for g in groups.values())
@@ -104,10 +101,10 @@ def export_labelled_set(
     offset = 0
     for folder, group in groups.items():
         labels_dir = (label_dirs or {}).get(os.path.abspath(folder))
-        if src_fmt == "coco":
+        if source.per_image_files:  # only images with a label file: no image is decoded for nothing
+            candidates = [p for p in group if source.label_path_for(p, labels_dir).is_file()]
+        else:  # a folder file (COCO) says which images it has
             candidates = group
-        else:  # only images with a label file: no image is decoded for nothing
-            candidates = [p for p in group if label_path_for(p, src_fmt, labels_dir).is_file()]
         base = offset
         if candidates:
             dataset = load_dataset(
@@ -122,7 +119,7 @@ def export_labelled_set(
             found_names.extend(dataset.class_names)
             if dataset.extras is not None:
                 extras.append(dataset.extras)
-            items.extend(item for item in dataset.items if src_fmt != "coco" or item.labels)
+            items.extend(item for item in dataset.items if source.per_image_files or item.labels)
         offset += len(group)
         tick(offset, 2 * total_in)
 
@@ -140,7 +137,7 @@ def export_labelled_set(
         dst_fmt,
         class_names=names,
         progress=lambda d, _t: tick(total_in + round(d * total_in / max(count, 1)), 2 * total_in),
-        extras=extras[0] if dst_fmt == "coco" and len(extras) == 1 else None,  # one COCO file: carried forward
+        extras=extras[0] if len(extras) == 1 else None,  # one COCO file: carried forward (to COCO only)
     )
     tick(2 * total_in, 2 * total_in)
     return ExportResult(
@@ -153,4 +150,4 @@ def export_labelled_set(
     )
 
 
-__all__ = ["FORMAT_NAMES", "ExportCancelled", "ExportResult", "export_labelled_set"]
+__all__ = ["ExportCancelled", "ExportResult", "export_labelled_set"]

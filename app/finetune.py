@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from app.coco_model import is_preset_source, preset_of
 from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
-from model.labels import FORMATS, label_path_for
+from model.labels import FORMATS
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -674,7 +674,8 @@ class FineTuner(QObject):
 
     @staticmethod
     def _count_labelled(folder: Path, fmt: str, labels_dir: Path | None = None) -> int:
-        if fmt not in FORMATS:
+        label_format = FORMATS.get(fmt)
+        if label_format is None:
             return 0
         from model.imageio import list_images
 
@@ -682,9 +683,9 @@ class FineTuner(QObject):
             images = list_images(folder)
         except StudioError:
             return 0
-        if fmt == "coco":
-            return len(images) if label_path_for(folder / "x.jpg", "coco", labels_dir).is_file() else 0
-        return sum(1 for image in images if label_path_for(image, fmt, labels_dir).is_file())
+        if not label_format.per_image_files:  # a folder file (COCO) labels the folder's images
+            return len(images) if label_format.label_path_for(folder / "x.jpg", labels_dir).is_file() else 0
+        return sum(1 for image in images if label_format.label_path_for(image, labels_dir).is_file())
 
     def _status(self, text: str) -> None:
         self._window.statusBar().showMessage(text, 10000)

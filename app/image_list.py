@@ -25,10 +25,14 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDockWidget, QLabel, QListView, QVBoxLayout, QWidget
 
+from model.labels.registry import FORMATS
 from model.labels.voc import voc_file_is_verified
 
-#: Label files looked for next to an image: VOC (LabelImg) and YOLO.
-LABEL_SUFFIXES = (".xml", ".txt")
+
+def label_suffixes() -> tuple[str, ...]:
+    """Label files looked for next to an image: those of the registered formats with one
+    file per image (VOC's .xml, as LabelImg, and YOLO's .txt)."""
+    return tuple(fmt.suffix for fmt in FORMATS.values() if fmt.per_image_files)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -42,11 +46,11 @@ class ImageState:
 
 
 def has_label_file(image_path: Path, labels_dir: Path | None = None) -> bool:
-    """Whether a VOC .xml or YOLO .txt label file of the image exists, next to it or in
-    ``labels_dir``."""
+    """Whether a label file of the image (VOC .xml, YOLO .txt: :func:`label_suffixes`)
+    exists, next to it or in ``labels_dir``."""
     folder = os.fspath(labels_dir) if labels_dir is not None else os.fspath(image_path.parent)
     stem = os.path.join(folder, image_path.stem)
-    return any(os.path.exists(stem + suffix) for suffix in LABEL_SUFFIXES)
+    return any(os.path.exists(stem + suffix) for suffix in label_suffixes())
 
 
 class ImageListModel(QAbstractListModel):

@@ -32,8 +32,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from app.document import LabelDocument, ProjectClasses, state_from_json
 from model.errors import LabelFormatError, LabelWriteError
-from model.labels import FORMATS, Label, atomic_write_bytes, label_path_for
-from model.labels.dataset import classes_file_for
+from model.labels import FORMATS, Label, atomic_write_bytes, get_format
 
 log = logging.getLogger(__name__)
 
@@ -313,14 +312,11 @@ class LabelSession(QObject):
         reads whichever file it finds; YOLO only with a ``classes.txt``, COCO last)."""
         path = Path(image_path)
         labels_dir = self.label_dir_for(path.parent)
-        if label_path_for(path, self.fmt, labels_dir).is_file():
+        if get_format(self.fmt).label_path_for(path, labels_dir).is_file():
             return self.fmt
-        for other in ("voc", "yolo", "coco"):
-            if other == self.fmt or not label_path_for(path, other, labels_dir).is_file():
-                continue
-            if other == "yolo" and not classes_file_for(path.parent, labels_dir).is_file():
-                continue
-            return other
+        for name, other in FORMATS.items():  # registry order: VOC, YOLO, COCO
+            if name != self.fmt and other.can_read(path, labels_dir):
+                return name
         return self.fmt
 
     def label_dir_for(self, image_folder: str | Path) -> Path | None:
@@ -342,8 +338,7 @@ class LabelSession(QObject):
     def set_format(self, fmt: str) -> None:
         """Save in ``fmt`` from now on; the shown labels stay and go to that format on the
         next save."""
-        if fmt not in FORMATS:
-            raise ValueError(f"unknown label format {fmt!r}; choose one of {FORMATS}")
+        get_format(fmt)  # an unknown name is refused, naming the known ones
         self.fmt = fmt
         if self.current is not None:
             self.current.fmt = fmt

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings
 
 from app import APP_NAME, ORGANIZATION
+from model.labels.registry import FORMATS, format_names
 
 #: Kinds of File › Recent lists and how many entries each keeps.
 RECENT_KINDS = ("folders", "images", "models")
@@ -158,9 +159,11 @@ class Settings:
 
     @property
     def label_format(self) -> str:
-        """Format Ctrl+S writes: "voc" (default, next to the image), "yolo" or "coco"."""
-        value = str(self._get("labels/format", "voc", str))
-        return value if value in ("voc", "yolo", "coco") else "voc"
+        """Format Ctrl+S writes: a registered format's name ("voc", the default, next to the
+        image; "yolo"; "coco")."""
+        default = format_names()[0]
+        value = str(self._get("labels/format", default, str))
+        return value if value in FORMATS else default
 
     @label_format.setter
     def label_format(self, value: str) -> None:

@@ -82,7 +82,7 @@ def _load_detector(args: argparse.Namespace):
 
 
 def _add_detect(parser: argparse.ArgumentParser) -> None:
-    from model.detect import OUTPUT_FORMATS
+    from model.detect import output_formats
 
     parser.add_argument("inputs", nargs="+", type=Path, help="images and/or folders of images")
     parser.add_argument("--model", required=True, type=Path, help="contract ONNX model")
@@ -90,7 +90,7 @@ def _add_detect(parser: argparse.ArgumentParser) -> None:
         "--out", "--labels", dest="out", required=True, type=Path, metavar="DIR",
         help="folder for the label files (the image folder itself, or a separate annotations folder)",
     )
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="voc", help="label format (default voc)")
+    parser.add_argument("--format", choices=output_formats(), default="voc", help="label format (default voc)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument(
         "--overwrite", dest="existing", action="store_const", const="overwrite", default="skip",
@@ -195,9 +195,11 @@ def _add_labels_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_evaluate(parser: argparse.ArgumentParser) -> None:
+    from model.labels.registry import format_names
+
     parser.add_argument("--model", required=True, type=Path, help="contract ONNX model")
     parser.add_argument("--data", required=True, type=Path, help="folder of images with labels")
-    parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
+    parser.add_argument("--format", choices=format_names(), default=format_names()[0])
     _add_labels_dir(parser)
     parser.add_argument("--size", type=_positive_int, default=None, help="inference size (default: the model's)")
     parser.add_argument("--providers", default=None, help="providers to try (default cuda,cpu)")
@@ -239,8 +241,10 @@ def cli_evaluate(args: argparse.Namespace) -> int:
 
 
 def _add_train(parser: argparse.ArgumentParser) -> None:
+    from model.labels.registry import format_names
+
     parser.add_argument("--data", required=True, type=Path, help="folder of images with labels")
-    parser.add_argument("--format", choices=("voc", "yolo", "coco"), default="voc")
+    parser.add_argument("--format", choices=format_names(), default=format_names()[0])
     _add_labels_dir(parser)
     parser.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, model.onnx); an existing run resumes")
     parser.add_argument("--val-data", type=Path, default=None, help="validation folder (default: a split of --data)")

@@ -19,12 +19,17 @@ from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label
-from model.labels.existing import LabelSetWriter
+from model.labels.existing import DETECTIONS_JSON, LabelSetWriter
+from model.labels.registry import FORMATS
 from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
 from model.postprocess import Detections, select
 from model.runtime import Detector
 
-OUTPUT_FORMATS = ("voc", "yolo", "coco", "json")
+
+def output_formats() -> tuple[str, ...]:
+    """What ``detect --format`` writes: every registered label format, then ``json`` (the
+    detections with their scores: detect's own output, not a label format)."""
+    return (*FORMATS, DETECTIONS_JSON)
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> tuple[list[Path], list[ImageReadError]]:
@@ -113,8 +118,8 @@ def detect_images(
     A label file that exists is never replaced unless asked: ``existing`` is ``"skip"``
     (those images are not detected; :attr:`DetectSummary.skipped`), ``"overwrite"`` or
     ``"merge"`` (detections added to the labels, :class:`model.labels.existing.LabelSetWriter`)."""
-    if fmt not in OUTPUT_FORMATS:
-        raise ValueError(f"unknown output format {fmt!r}; choose from {OUTPUT_FORMATS}")
+    if fmt not in output_formats():
+        raise ValueError(f"unknown output format {fmt!r}; choose from {', '.join(output_formats())}")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -133,7 +138,7 @@ def detect_images(
             path, item, dets = job
             try:
                 payload = None
-                if fmt == "json":
+                if fmt == DETECTIONS_JSON:
                     payload = {
                         "image": str(path),
                         "width": item.width,
@@ -161,7 +166,7 @@ def detect_images(
                     break
                 ready = {}  # position in the group -> (path, prepared)
                 for position, (path, future) in enumerate(group):
-                    label_name = path.stem if fmt != "coco" else str(path.resolve())
+                    label_name = label_writer.owner_key(path)
                     try:
                         if label_name in owners:
                             raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")

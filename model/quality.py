@@ -517,7 +517,10 @@ def read_saved_labels(
     File › Export Labelled Set. Folder by folder; ``progress(done, total)`` per image;
     ``cancelled()`` is checked per image and raises :class:`ReadCancelled`.
     """
-    from model.labels import label_path_for, load_dataset
+    from model.labels import load_dataset
+    from model.labels.registry import get_format
+
+    label_format = get_format(fmt)
 
     groups: dict[Path, list[Path]] = {}
     for image in images:
@@ -535,14 +538,15 @@ def read_saved_labels(
 
     for folder, group in groups.items():
         labels_dir = (label_dirs or {}).get(os.path.abspath(folder))
-        candidates = group if fmt == "coco" else [p for p in group if label_path_for(p, fmt, labels_dir).is_file()]
+        # one file per image: only images with one (no image is decoded for nothing); a folder file names its images
+        candidates = [p for p in group if label_format.label_path_for(p, labels_dir).is_file()] if label_format.per_image_files else group
         if candidates:
             base = offset
             dataset = load_dataset(
                 folder, fmt, images=candidates, labels_dir=labels_dir, find_labels=False, progress=lambda d, _t, b=base: tick(b + d)
             )
             errors.extend(dataset.errors)
-            items.extend(item for item in dataset.items if fmt != "coco" or item.labels)
+            items.extend(item for item in dataset.items if label_format.per_image_files or item.labels)
         offset += len(group)
         tick(offset)
     return items, errors

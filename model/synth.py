@@ -351,11 +351,11 @@ def write_dataset(
     ``[min_side, max_side]``; JPEG quality varies in [60, 98]. Returns the written items
     (absolute image paths, xyxy boxes in image pixels). Stops early if ``cancelled()``.
     """
-    from model.labels.dataset import CLASSES_FILE_NAME, FORMATS, save_dataset
+    from model.labels.dataset import CLASSES_FILE_NAME, save_dataset
+    from model.labels.registry import get_format
     from model.labels.yolo import write_classes_txt
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown label format {fmt!r}; choose from {FORMATS}")
+    get_format(fmt)  # an unknown format is refused before anything is drawn
     if count < 0:
         raise ValueError("count must be >= 0")
     if not 8 <= min_side <= max_side:
@@ -381,7 +381,7 @@ def write_dataset(
         if progress is not None:
             progress(index + 1, count)
     save_dataset(items, out, fmt, class_names=list(class_names))
-    if fmt == "voc":  # VOC has no class list; classes.txt keeps the class order for training
+    if not get_format(fmt).stores_class_names:  # VOC has none; classes.txt keeps the class order for training
         write_classes_txt(out / CLASSES_FILE_NAME, list(class_names))
     return items
 
@@ -391,10 +391,12 @@ def write_dataset(
 
 def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``retinanet-studio synth``."""
+    from model.labels.registry import format_names
+
     parser.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     parser.add_argument("--count", type=int, default=1000, help="number of images (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset")
-    parser.add_argument("--format", dest="format", choices=("voc", "yolo", "coco"), default="voc")
+    parser.add_argument("--format", dest="format", choices=format_names(), default=format_names()[0])
     parser.add_argument("--min-side", type=int, default=320, help="smallest image side in pixels")
     parser.add_argument("--max-side", type=int, default=512, help="largest image side in pixels")
 

@@ -12,8 +12,8 @@ from model.labels.dataset import FORMATS, convert_dataset
 def add_convert_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``retinanet-studio convert``."""
     parser.add_argument("src", type=Path, help="folder with the images (and their labels, unless --labels says where)")
-    parser.add_argument("--from", dest="src_fmt", required=True, choices=FORMATS, help="label format of SRC")
-    parser.add_argument("--to", dest="dst_fmt", required=True, choices=FORMATS, help="label format to write")
+    parser.add_argument("--from", dest="src_fmt", required=True, choices=tuple(FORMATS), help="label format of SRC")
+    parser.add_argument("--to", dest="dst_fmt", required=True, choices=tuple(FORMATS), help="label format to write")
     parser.add_argument("--out", dest="dst", required=True, type=Path, help="output folder (may be SRC itself)")
     parser.add_argument(
         "--labels",

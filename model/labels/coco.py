@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.errors import LabelFormatError, LabelWriteError
+from model.errors import ImageReadError, LabelFormatError, LabelWriteError
 from model.labels.annotation import ImageLabels, Label, RawRecord
 from model.labels.atomic import atomic_write_text
+from model.labels.base import Dataset, ImageIndex, PathLike, Progress, merged_names, names_in, unlabelled
 
 
 def _require(obj: Any, key: str, *, path: Path, where: str) -> Any:
@@ -381,3 +382,155 @@ def write_coco(
     Raises LabelWriteError."""
     document = coco_document(items, class_names=class_names, json_path=json_path, extras=extras)
     atomic_write_text(json_path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+
+
+# --- the format -------------------------------------------------------------------------------
+
+#: The folder file COCO labels are saved in (a folder with one other ``*.json`` is read too).
+COCO_FILE_NAME = "annotations.json"
+
+
+_COCO_CACHE: dict[tuple[str, int, int], tuple[CocoFile, ImageIndex]] = {}
+
+
+def _cached(path: Path) -> tuple[CocoFile, ImageIndex]:
+    """The parsed file and its image index, remembered while the file is unchanged (one
+    folder file serves every image: moving to the next image must not re-parse it, nor
+    re-index 10,000 entries)."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _COCO_CACHE:
+        _COCO_CACHE.clear()
+        parsed = read_coco_file(path)
+        _COCO_CACHE[key] = (parsed, ImageIndex(parsed.items))
+    return _COCO_CACHE[key]
+
+
+def coco_json_in(folder: Path) -> Path | None:
+    """The COCO file of ``folder``: ``annotations.json``, else its only ``*.json`` file."""
+    names = names_in(folder)
+    if not names:
+        return None
+    if COCO_FILE_NAME in names:
+        return folder / COCO_FILE_NAME
+    jsons = sorted(n for n in names if n.lower().endswith(".json"))
+    return folder / jsons[0] if len(jsons) == 1 else None
+
+
+class CocoFormat:
+    """COCO for the registry: one ``annotations.json`` per folder (file names relative to
+    it). A save of one image rewrites that file with the others' entries untouched."""
+
+    name = "coco"
+    title = "COCO"
+    files = "annotations.json in each folder"
+    suffix = ".json"
+    per_image_files = False
+    keeps_verified = True
+    stores_class_names = True
+
+    def label_path_for(self, image_path: PathLike, labels_dir: PathLike | None = None) -> Path:
+        folder = Path(labels_dir) if labels_dir is not None else Path(image_path).parent
+        return folder / COCO_FILE_NAME
+
+    def count_label_files(self, images: Sequence[Path], folder: Path | None) -> int:
+        folders = {folder} if folder is not None else {image.parent for image in images}
+        return sum(1 for f in folders if coco_json_in(f) is not None)
+
+    def can_read(self, image_path: PathLike, labels_dir: PathLike | None = None) -> bool:
+        return self.label_path_for(image_path, labels_dir).is_file()
+
+    def class_list(self, images_dir: PathLike, labels_dir: PathLike | None = None) -> list[str]:
+        return []
+
+    def read_image(
+        self, image_path: PathLike, *, width: int, height: int, labels_dir: PathLike | None = None, class_names: Sequence[str] = ()
+    ) -> ImageLabels | None:
+        path = self.label_path_for(image_path, labels_dir)
+        if not path.is_file():
+            return None
+        return _cached(path)[1].find(image_path)
+
+    def write_image(self, item: ImageLabels, *, labels_dir: PathLike | None = None, class_names: Sequence[str] = ()) -> Path:
+        path = self.label_path_for(item.image_path, labels_dir)
+        items: list[ImageLabels] = []
+        names: list[str] = []
+        extras = None
+        position = None
+        if path.is_file():
+            parsed, index = _cached(path)
+            items, names, extras = list(parsed.items), list(parsed.class_names), parsed.extras
+            position = index.position(item.image_path)
+        if position is None:
+            items.append(item)
+        else:
+            item.source = items[position].source  # the image's id and keys stay
+            items[position] = item
+        names = merged_names(names, (label.name for it in items for label in it.labels))
+        write_coco(items, path, class_names=names, extras=extras)
+        _COCO_CACHE.clear()
+        return path
+
+    def saved_source(self, path: Path) -> RawRecord | None:
+        return None  # re-read from the file on the next save
+
+    def read_folder(self, folder: Path) -> Dataset:
+        path = self.label_path_for(folder / "x", folder)
+        if not path.is_file():
+            return Dataset()
+        parsed = read_coco_file(path)
+        return Dataset(items=parsed.items, class_names=parsed.class_names, extras=parsed.extras, label_files=1)
+
+    def write_class_list(self, folder: Path, class_names: Sequence[str]) -> None:
+        """The categories are written with the file."""
+
+    def load(
+        self,
+        folder: Path,
+        images: Sequence[Path],
+        *,
+        labels_dir: Path | None = None,
+        progress: Progress | None = None,
+        source: Path | None = None,
+    ) -> Dataset:
+        dataset = Dataset()
+        json_path = source if source is not None else coco_json_in(labels_dir or folder)
+        index = ImageIndex([])
+        if json_path is not None:
+            try:
+                parsed = read_coco_file(json_path)
+            except LabelFormatError as exc:
+                dataset.errors.append(exc)
+                return dataset
+            index = ImageIndex(parsed.items)
+            dataset.class_names, dataset.extras = parsed.class_names, parsed.extras
+        for done, image in enumerate(images, start=1):
+            item = index.find(image)
+            if item is not None:
+                item.image_path = str(image)
+                dataset.items.append(item)
+                dataset.label_files += 1
+            else:
+                try:
+                    dataset.items.append(unlabelled(image))
+                except ImageReadError as exc:
+                    dataset.errors.append(exc)
+            if progress is not None:
+                progress(done, len(images))
+        return dataset
+
+    def save(
+        self,
+        items: Sequence[ImageLabels],
+        folder: Path,
+        *,
+        class_names: Sequence[str],
+        progress: Progress | None = None,
+        extras: RawRecord | None = None,
+    ) -> None:
+        write_coco(items, folder / COCO_FILE_NAME, class_names=class_names, extras=extras)
+        if progress is not None:
+            progress(len(items), len(items))
+
+
+COCO = CocoFormat()

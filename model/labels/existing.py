@@ -17,7 +17,6 @@ model's classes it lacks are appended. Boxes are xyxy in original-image pixels.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,15 +28,14 @@ from model.boxes import iou_matrix
 from model.errors import LabelFormatError, LabelWriteError
 from model.labels.annotation import ImageLabels, Label
 from model.labels.atomic import atomic_write_text
-from model.labels.coco import read_coco_file, write_coco
-from model.labels.dataset import CLASSES_FILE_NAME, COCO_FILE_NAME
-from model.labels.voc import read_voc, write_voc
-from model.labels.yolo import read_classes_txt, read_yolo, write_classes_txt, write_yolo
+from model.labels.base import Dataset, ImageIndex, LabelFormat, image_key
+from model.labels.registry import FORMATS, get_format
 
 EXISTING_MODES = ("skip", "overwrite", "merge")
 #: A detection overlapping a label of its class at least this much (IoU) is already labelled.
 MERGE_IOU = 0.5
-_SUFFIX = {"voc": ".xml", "yolo": ".txt", "json": ".json"}
+#: ``detect``'s own output (detections with scores), written by this writer though it is no label format.
+DETECTIONS_JSON = "json"
 
 
 def merge_labels(existing: Sequence[Label], detected: Sequence[Label]) -> tuple[list[Label], int]:
@@ -57,64 +55,67 @@ def merge_labels(existing: Sequence[Label], detected: Sequence[Label]) -> tuple[
 
 
 class LabelSetWriter:
-    """Writes one label set per image into ``out_dir`` in ``fmt`` (voc, yolo, coco or json)
-    following ``mode`` (see the module docstring). Thread-safe for one writer thread plus
-    the caller. Call :meth:`finish` at the end (COCO writes its one file then).
+    """Writes one label set per image into ``out_dir`` in ``fmt`` (a registered label format,
+    or ``json``: detect's own detections files, which are not labels) following ``mode``
+    (see the module docstring). Thread-safe for one writer thread plus the caller. Call
+    :meth:`finish` at the end (a folder-file format such as COCO writes its one file then).
 
     Raises LabelFormatError at construction when a file it must build on is unreadable (an
     existing ``classes.txt`` or ``annotations.json``), and ValueError for ``merge`` with
-    ``json`` (detections files are not labels)."""
+    ``json`` (detections files are not labels) or an unknown format."""
 
     def __init__(self, out_dir: Path, fmt: str, *, class_names: Sequence[str], mode: str = "skip") -> None:
         if mode not in EXISTING_MODES:
             raise ValueError(f"unknown mode {mode!r} for existing label files; choose from {', '.join(EXISTING_MODES)}")
-        if mode == "merge" and fmt == "json":
-            raise ValueError("--merge needs a label format (voc, yolo or coco); json files hold detections")
-        self.out_dir = Path(out_dir)
+        self.out_dir = out_dir
         self.fmt = fmt
         self.mode = mode
+        #: The label format written (None: detect's ``json`` detections files).
+        self.format: LabelFormat | None = None if fmt == DETECTIONS_JSON else get_format(fmt)
+        if self.format is None and mode == "merge":
+            raise ValueError(f"--merge needs a label format ({', '.join(FORMATS)}); json files hold detections")
         self.class_names = list(class_names)
-        self.skipped: list[Path] = []  # images not detected: their labels exist (mode skip)
-        self.replaced: list[Path] = []  # label files replaced (mode overwrite)
+        self.skipped: list[Path] = []
+        self.replaced: list[Path] = []
         self.merged = 0  # label files detections were added to (mode merge)
         self._lock = threading.Lock()
-        self._classes_written = False
-        self._coco_existing: dict[str, ImageLabels] = {}
-        self._coco_order: list[str] = []
-        self._coco_new: dict[str, ImageLabels] = {}
-        self._coco_extras = None
-        if fmt == "yolo":
-            classes_file = self.out_dir / CLASSES_FILE_NAME
-            if classes_file.is_file():
-                names = read_classes_txt(classes_file)
+        self._classes_written = True
+        # a folder file (COCO): what it holds, the entries that replace some of them, the new ones
+        self._folder = Dataset()
+        self._index = ImageIndex([])
+        self._replacing: dict[int, ImageLabels] = {}
+        self._adding: dict[str, ImageLabels] = {}
+        if self.format is None:
+            return
+        if self.format.per_image_files:
+            names = self.format.class_list(out_dir, out_dir)
+            if names:  # existing label files index this list: it keeps its order
                 self._classes_written = all(name in names for name in self.class_names)
                 self.class_names = names + [name for name in self.class_names if name not in names]
-        if fmt == "coco":
-            json_path = self.out_dir / COCO_FILE_NAME
-            if json_path.is_file():
-                parsed = read_coco_file(json_path)
-                self._coco_extras = parsed.extras
-                self.class_names = parsed.class_names + [n for n in self.class_names if n not in parsed.class_names]
-                for item in parsed.items:
-                    key = self._key(item.image_path)
-                    self._coco_existing[key] = item
-                    self._coco_order.append(key)
-
-    @staticmethod
-    def _key(path: str | os.PathLike[str]) -> str:
-        return os.path.normcase(os.path.abspath(path))
+            else:
+                self._classes_written = False
+        else:
+            self._folder = self.format.read_folder(out_dir)
+            self._index = ImageIndex(self._folder.items)
+            known = self._folder.class_names
+            self.class_names = known + [n for n in self.class_names if n not in known]
 
     def label_path(self, image: Path) -> Path:
         """The file that holds ``image``'s labels in the output folder."""
-        if self.fmt == "coco":
-            return self.out_dir / COCO_FILE_NAME
-        return self.out_dir / (image.stem + _SUFFIX[self.fmt])
+        if self.format is None:
+            return self.out_dir / (image.stem + ".json")
+        return self.format.label_path_for(image, self.out_dir)
+
+    def owner_key(self, image: Path) -> str:
+        """Two images with the same key would write the same label file: the file's name
+        for one file per image, the image itself for a folder file (one entry each)."""
+        if self.format is None or self.format.per_image_files:
+            return image.stem
+        return str(image.resolve())
 
     def _has_labels(self, image: Path) -> bool:
-        if self.fmt == "coco":
-            return self._key(image) in self._coco_existing or any(
-                Path(k).name == image.name for k in self._coco_existing
-            )
+        if self.format is not None and not self.format.per_image_files:
+            return self._index.find(image) is not None
         return self.label_path(image).is_file()
 
     def to_detect(self, images: Sequence[Path]) -> list[Path]:
@@ -130,46 +131,31 @@ class LabelSetWriter:
     def write(self, image: Path, item: ImageLabels, payload: dict[str, Any] | None = None) -> None:
         """Save ``item`` (the detections of ``image`` as labels; ``payload``: the JSON of
         format ``json``) as the mode says. Raises LabelWriteError / LabelFormatError."""
-        if self.fmt == "json":
+        if self.format is None:
             path = self.label_path(image)
             existed = path.is_file()
             atomic_write_text(path, json.dumps(payload, indent=1))
             if existed:
                 self.replaced.append(image)
             return
-        if self.fmt == "coco":
-            with self._lock:
-                key = self._key(image)
-                if key not in self._coco_existing:
-                    key = next((k for k in self._coco_existing if Path(k).name == image.name), key)
-                old = self._coco_existing.get(key)
-                if old is not None and self.mode == "merge":
-                    labels, _added = merge_labels(old.labels, item.labels)
-                    item = ImageLabels(
-                        image_path=str(image), width=old.width, height=old.height, depth=old.depth,
-                        labels=labels, verified=old.verified, source=old.source,
-                    )
-                    self.merged += 1
-                elif old is not None:
-                    item.source, item.verified = old.source, old.verified  # its id and keys stay
-                    self.replaced.append(image)
-                self._coco_new[key] = item
+        if not self.format.per_image_files:
+            self._write_to_folder_file(image, item)
             return
         path = self.label_path(image)
         existed = path.is_file()
         if existed and self.mode == "merge":
-            old = self._read(path, item)
+            old = self.format.read_image(image, width=item.width, height=item.height, labels_dir=self.out_dir, class_names=self.class_names)
+            if old is None:  # pragma: no cover - the file was there a moment ago
+                raise LabelFormatError(path, "disappeared while merging")
             labels, _added = merge_labels(old.labels, item.labels)
             old.labels = labels
             old.image_path = str(image)
             if old.width <= 0 or old.height <= 0:
                 old.width, old.height = item.width, item.height
             item = old
-        if self.fmt == "voc":
-            write_voc(item, path)
-        else:
-            self._write_classes()
-            write_yolo(item, path, class_names=self.class_names)
+        self._write_class_list()
+        item.image_path = str(image)
+        self.format.write_image(item, labels_dir=self.out_dir, class_names=self.class_names)
         with self._lock:
             if existed:
                 if self.mode == "merge":
@@ -177,27 +163,42 @@ class LabelSetWriter:
                 else:
                     self.replaced.append(image)
 
-    def _read(self, path: Path, item: ImageLabels) -> ImageLabels:
-        if self.fmt == "voc":
-            return read_voc(path)
-        return read_yolo(path, width=item.width, height=item.height, class_names=self.class_names, image_path=item.image_path)
-
-    def _write_classes(self) -> None:
+    def _write_to_folder_file(self, image: Path, item: ImageLabels) -> None:
         with self._lock:
-            if not self._classes_written:
-                write_classes_txt(self.out_dir / CLASSES_FILE_NAME, self.class_names)
+            position = self._index.position(image)
+            old = None if position is None else self._folder.items[position]
+            if old is not None and self.mode == "merge":
+                labels, _added = merge_labels(old.labels, item.labels)
+                item = ImageLabels(
+                    image_path=str(image), width=old.width, height=old.height, depth=old.depth,
+                    labels=labels, verified=old.verified, source=old.source,
+                )
+                self.merged += 1
+            elif old is not None:
+                item.source, item.verified = old.source, old.verified  # its id and keys stay
+                self.replaced.append(image)
+            if position is not None:
+                self._replacing[position] = item
+            else:
+                self._adding[image_key(image)] = item
+
+    def _write_class_list(self) -> None:
+        with self._lock:
+            if not self._classes_written and self.format is not None:
+                self.format.write_class_list(self.out_dir, self.class_names)
                 self._classes_written = True
 
     def finish(self) -> None:
-        """COCO: write ``annotations.json`` with the images it had (their labels unchanged
-        unless replaced or merged) and the new ones. Raises LabelWriteError."""
-        if self.fmt != "coco" or not self._coco_new:
+        """A folder-file format (COCO): write its file (``annotations.json``) with the images
+        it had (their labels unchanged unless replaced or merged) and the new ones. Raises
+        LabelWriteError."""
+        if self.format is None or self.format.per_image_files or not (self._replacing or self._adding):
             return
-        items = [self._coco_new.pop(key, None) or self._coco_existing[key] for key in self._coco_order]
-        items += list(self._coco_new.values())
+        items = [self._replacing.get(i, item) for i, item in enumerate(self._folder.items)]
+        items += list(self._adding.values())
         names = list(self.class_names)
         names += sorted({label.name for item in items for label in item.labels} - set(names))
-        write_coco(items, self.out_dir / COCO_FILE_NAME, class_names=names, extras=self._coco_extras)
+        self.format.save(items, self.out_dir, class_names=names, extras=self._folder.extras)
 
     def summary(self) -> str:
         """One line about the label files that existed ("" when none did)."""

@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from model.labels.base import names_in
+from model.labels.registry import FORMATS, get_format
+
 #: Folder names that hold label files beside (or inside) an image folder.
 LABEL_FOLDER_NAMES = ("annotations", "Annotations", "annots", "labels", "Labels", "xml")
 #: Folder names that hold the images of a dataset (their label folder is a sibling).
 IMAGE_FOLDER_NAMES = ("images", "Images", "JPEGImages", "imgs", "img")
-#: Label file suffix per format (COCO: one JSON file per folder).
-SUFFIXES = {"voc": ".xml", "yolo": ".txt", "coco": ".json"}
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,6 @@ def _relative(path: Path, start: Path) -> str:
         return str(path)
 
 
-def _names_in(folder: Path) -> set[str] | None:
-    """File names in ``folder`` (None when it is not a readable folder)."""
-    try:
-        with os.scandir(folder) as entries:
-            return {entry.name for entry in entries if entry.is_file()}
-    except OSError:
-        return None
-
-
 def candidate_label_folders(images_dir: str | os.PathLike[str]) -> list[Path]:
     """Existing folders that may hold the labels of the images in ``images_dir``, most
     likely first: the image folder's name swapped for a label folder's anywhere up its path
@@ -89,30 +81,7 @@ def candidate_label_folders(images_dir: str | os.PathLike[str]) -> list[Path]:
 def count_label_files(images: Sequence[Path], fmt: str, folder: Path | None) -> int:
     """How many of ``images`` have a ``fmt`` label file in ``folder`` (None: next to each
     image). COCO: 1 when the folder has ``annotations.json`` or exactly one JSON file."""
-    if fmt == "coco":
-        folders = {folder} if folder is not None else {image.parent for image in images}
-        return sum(1 for f in folders if _coco_json_in(f) is not None)
-    suffix = SUFFIXES[fmt]
-    listings: dict[Path, set[str] | None] = {}
-    count = 0
-    for image in images:
-        where = folder if folder is not None else image.parent
-        if where not in listings:
-            listings[where] = _names_in(where)
-        names = listings[where]
-        if names is not None and image.stem + suffix in names:
-            count += 1
-    return count
-
-
-def _coco_json_in(folder: Path) -> Path | None:
-    names = _names_in(folder)
-    if not names:
-        return None
-    if "annotations.json" in names:
-        return folder / "annotations.json"
-    jsons = sorted(n for n in names if n.lower().endswith(".json"))
-    return folder / jsons[0] if len(jsons) == 1 else None
+    return get_format(fmt).count_label_files(images, folder)
 
 
 def find_label_folder(
@@ -141,21 +110,22 @@ def explain_no_labels(images: Sequence[Path], fmt: str, *, images_dir: Path, lab
     """Why none of ``images`` has a ``fmt`` label file, with what to do, e.g. ``"200 images,
     0 .xml label files next to them; found 200 .xml in ../annotations, none named after an
     image"`` or ``"... found 164 .txt next to them: pass --format yolo"``."""
-    suffix = SUFFIXES[fmt]
+    label_format = get_format(fmt)
+    suffix = label_format.suffix
     where = "next to them" if labels is None else f"in {labels}"
-    kind = "annotations.json (or one .json file)" if fmt == "coco" else f"{suffix} label files"
+    kind = f"{suffix} label files" if label_format.per_image_files else label_format.label_path_for("x").name + f" (or one {suffix} file)"
     head = f"{len(images)} image{'s' if len(images) != 1 else ''} in {images_dir}, 0 {kind} {where}"
     if not images:
         sub = [p for p in (images_dir / name for name in IMAGE_FOLDER_NAMES) if p.is_dir()]
         hint = f"; the images may be in {sub[0]}" if sub else ""
         return f"no images in {images_dir} (extensions: jpg, png, bmp, tif, webp){hint}"
     hints: list[str] = []
-    for other in SUFFIXES:
+    for other in FORMATS:
         if other != fmt and count_label_files(images, other, labels):
             hints.append(f"found {other} labels {where}: pass --format {other}")
     folders = ([labels] if labels is not None else []) + candidate_label_folders(images_dir)
     for folder in folders:
-        names = _names_in(folder) or set()
+        names = names_in(folder) or set()
         same = sorted(n for n in names if n.lower().endswith(suffix))
         if not same:
             continue

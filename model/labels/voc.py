@@ -14,6 +14,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 from defusedxml import DefusedXmlException
@@ -22,6 +23,8 @@ from defusedxml.ElementTree import DefusedXMLParser
 from model.errors import LabelFormatError
 from model.labels.annotation import ImageLabels, Label, RawRecord, same_labels
 from model.labels.atomic import atomic_write_bytes
+from model.labels.base import Dataset, PathLike, PerImageFormat, classes_file_for
+from model.labels.yolo import read_classes_txt
 
 _BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 _TRUE = {"1", "true", "yes"}
@@ -411,3 +414,42 @@ def voc_file_is_verified(xml_path: str | os.PathLike[str]) -> bool:
     except OSError:
         return False
     return _VERIFIED_ATTRIBUTE.search(head) is not None
+
+
+# --- the format -------------------------------------------------------------------------------
+
+
+class VocFormat(PerImageFormat):
+    """Pascal VOC for the registry: ``img.xml`` per image; keeps LabelImg's verified mark.
+    A ``classes.txt`` beside the files (LabelImg writes one) gives the class order on load."""
+
+    name = "voc"
+    title = "Pascal VOC"
+    files = ".xml next to each image"
+    suffix = ".xml"
+    keeps_verified = True
+    stores_class_names = False
+
+    def read_file(self, path: Path, *, image_path: PathLike, size: tuple[int, int] | None, class_names: Sequence[str]) -> ImageLabels:
+        return read_voc(path)
+
+    def write_file(self, item: ImageLabels, path: Path, *, class_names: Sequence[str]) -> None:
+        write_voc(item, path)
+
+    def saved_source(self, path: Path) -> RawRecord | None:
+        try:
+            return RawRecord("voc", path.read_bytes())
+        except OSError:
+            return None
+
+    def load_class_names(self, folder: Path, images: Sequence[Path], labels_dir: Path | None, dataset: Dataset) -> list[str]:
+        classes_path = classes_file_for(folder, labels_dir)
+        if classes_path.is_file():
+            try:
+                return read_classes_txt(classes_path)
+            except LabelFormatError as exc:
+                dataset.errors.append(exc)
+        return []
+
+
+VOC = VocFormat()

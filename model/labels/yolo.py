@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.errors import LabelFormatError, LabelWriteError
+from model.imageio import image_size
 from model.labels.annotation import ImageLabels, Label, RawRecord, same_labels
 from model.labels.atomic import atomic_write_text
+from model.labels.base import CLASSES_FILE_NAME, Dataset, PathLike, PerImageFormat, classes_file_for, merged_names
 
 # Normalised values may overshoot [0, 1] by this much (float rounding in other tools); they
 # are clipped. Anything further out is an error.
@@ -204,3 +206,61 @@ def write_yolo(image_labels: ImageLabels, txt_path: str | os.PathLike[str], *, c
     Class ids index ``class_names`` (write them with :func:`write_classes_txt`). Raises LabelWriteError.
     """
     atomic_write_text(txt_path, yolo_text(image_labels, class_names=class_names, txt_path=txt_path))
+
+
+# --- the format -------------------------------------------------------------------------------
+
+
+class YoloFormat(PerImageFormat):
+    """YOLO for the registry: ``img.txt`` per image, class ids into ``classes.txt`` (in the
+    label folder, beside the images or in the folder above: :func:`classes_file_for`). No
+    place for the verified mark. A save grows ``classes.txt`` by new names only: ids never move."""
+
+    name = "yolo"
+    title = "YOLO"
+    files = ".txt next to each image + classes.txt"
+    suffix = ".txt"
+    keeps_verified = False
+    stores_class_names = True
+
+    def can_read(self, image_path: PathLike, labels_dir: PathLike | None = None) -> bool:
+        image = Path(image_path)
+        return self.label_path_for(image, labels_dir).is_file() and classes_file_for(image.parent, labels_dir).is_file()
+
+    def class_list(self, images_dir: PathLike, labels_dir: PathLike | None = None) -> list[str]:
+        classes_file = classes_file_for(images_dir, labels_dir)
+        return read_classes_txt(classes_file) if classes_file.is_file() else []
+
+    def read_file(self, path: Path, *, image_path: PathLike, size: tuple[int, int] | None, class_names: Sequence[str]) -> ImageLabels:
+        width, height = size if size is not None else image_size(image_path)
+        return read_yolo(path, width=width, height=height, class_names=class_names, image_path=image_path)
+
+    def write_file(self, item: ImageLabels, path: Path, *, class_names: Sequence[str]) -> None:
+        write_yolo(item, path, class_names=class_names)
+
+    def write_class_list(self, folder: Path, class_names: Sequence[str]) -> None:
+        write_classes_txt(folder / CLASSES_FILE_NAME, class_names)
+
+    def write_image(self, item: ImageLabels, *, labels_dir: PathLike | None = None, class_names: Sequence[str] = ()) -> Path:
+        folder = Path(item.image_path).parent
+        classes_file = classes_file_for(folder, labels_dir)
+        names = self.class_list(folder, labels_dir) or list(class_names)
+        grown = merged_names(names, (label.name for label in item.labels))
+        if grown != names or not classes_file.is_file():
+            write_classes_txt(classes_file, grown)
+        return super().write_image(item, labels_dir=labels_dir, class_names=grown)
+
+    def load_class_names(self, folder: Path, images: Sequence[Path], labels_dir: Path | None, dataset: Dataset) -> list[str]:
+        classes_path = classes_file_for(folder, labels_dir)
+        if classes_path.is_file():
+            return read_classes_txt(classes_path)  # unusable names: nothing can load
+        if any(self.label_path_for(image, labels_dir).is_file() for image in images):
+            raise LabelFormatError(classes_path, "not found: YOLO labels need classes.txt with the class names")
+        return []
+
+    def check_target(self, target: Path, item: ImageLabels) -> None:
+        if target.name == CLASSES_FILE_NAME:
+            raise LabelWriteError(target, f"the labels of {item.image_path} would overwrite classes.txt")
+
+
+YOLO = YoloFormat()
