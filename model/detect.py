@@ -15,13 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label
 from model.labels.existing import LabelSetWriter
 from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
-from model.postprocess import Detections, select
+from model.postprocess import Detections, PostProcessor
 from model.runtime import Detector
 
 OUTPUT_FORMATS = ("voc", "yolo", "coco", "json")
@@ -99,7 +98,7 @@ def detect_images(
     *,
     out_dir: Path,
     fmt: str,
-    nms: NmsConfig,
+    nms: PostProcessor,
     size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -181,13 +180,7 @@ def detect_images(
                             break
                         path, prepared = ready[position]
                         output = by_position[position]
-                        dets = select(
-                            output.candidates,
-                            score_thresh=nms.score_thresh,
-                            iou_thresh=nms.iou_thresh,
-                            max_per_class=nms.max_per_class,
-                            max_total=nms.max_total,
-                        )
+                        dets = nms(output.candidates)
                         height, width = prepared.image_hw
                         item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
                         writes.put((path, item, dets))
