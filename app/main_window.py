@@ -204,6 +204,7 @@ class MainWindow(QMainWindow):
         """File › Open Recent."""
         return self._recent_menu
 
+    @property
     def coco_getter(self) -> CocoModelGetter:
         """Model › Get a COCO Model…"""
         return self._coco_getter
