@@ -108,6 +108,7 @@ def detect_images(
     """Detect every image of ``paths`` and write one label set per image into ``out_dir``
     (COCO: one ``annotations.json``). Unreadable images are skipped and reported.
     ``batch``: images per network call (default :func:`model.pipeline.default_batch`).
+    ``nms``: the :class:`model.postprocess.PostProcessor` that makes each image's detections.
 
     A label file that exists is never replaced unless asked: ``existing`` is ``"skip"``
     (those images are not detected; :attr:`DetectSummary.skipped`), ``"overwrite"`` or
