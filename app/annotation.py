@@ -236,7 +236,7 @@ class Annotator(QObject):
         if document is None or document.detections is None:
             self._status("No detections to accept: run Detect first")
             return 0
-        thresh = self._window.nms_panel.settings().score_thresh
+        thresh = self._window.post_processor.score_thresh
         count = document.accept_all(document.detections, thresh, document.model_name)
         # An edit selects the rows it touched; here that would be every accepted box, and
         # the next Delete would throw the whole review away. Review starts from nothing.

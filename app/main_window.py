@@ -2,8 +2,9 @@
 
 The window owns no detection state itself: :class:`app.workers.DetectionController` holds
 the detector, the current image and its network output; the docks observe signals. The
-only work done here on the GUI thread is ``select`` (score filter + NMS on the cached
-candidates, ~1 ms) and painting.
+window holds the current :class:`model.postprocess.PostProcessor`: the Detection dock edits
+it, the window runs it on the cached candidates (score filter + NMS, ~1 ms, the only work
+done here on the GUI thread besides painting) and hands it on in ``post_processor_changed``.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from app.diagnostics import DiagnosticsDialog
 from app.finetune import FineTuner
 from app.image_list import ImageListDock
 from app.layer_viewer import LayerViewer, LayerViewerDock
-from app.nms_panel import NmsDock, NmsPanel, NmsSettings
+from app.nms_panel import NmsDock, NmsPanel
 from app.quality_monitor import QualityMonitor
 from app.quality_panel import QualityDock, QualityPanel
 from app.recent import RecentMenu
 from app.settings import RECENT_LIMIT, Settings
 from app.workers import DetectionController, DetectionResult, InferenceBackend, default_backend
+from model.postprocess import PostProcessor
 from model.quality import model_fingerprint
 
 MODEL_SUFFIX = ".onnx"
@@ -71,9 +73,11 @@ def _default_canvas() -> QWidget:
 
 class MainWindow(QMainWindow):
     """Signal ``images_opened(paths)``: a new image list was set (before its first image
-    is shown)."""
+    is shown). Signal ``post_processor_changed(PostProcessor)``: the post-processing
+    settings changed (after the shown detections follow them)."""
 
     images_opened = Signal(list)
+    post_processor_changed = Signal(object)  # PostProcessor
 
     def __init__(
         self,
@@ -92,6 +96,7 @@ class MainWindow(QMainWindow):
         self._controller = DetectionController(self._backend, parent=self)
         self._canvas: Any = canvas if canvas is not None else _default_canvas()
         self._detections: Any = None
+        self._post_processor = PostProcessor()  # the one current post-processing; the Detection dock edits it
         self._navigation_guard: NavigationGuard | None = None
         self._document_factory: DocumentFactory | None = None
         self._actions: dict[str, QAction] = {}
@@ -148,6 +153,11 @@ class MainWindow(QMainWindow):
     @property
     def image_list(self) -> ImageListDock:
         return self._image_dock
+
+    @property
+    def post_processor(self) -> PostProcessor:
+        """The current post-processing settings (what the shown detections were made with)."""
+        return self._post_processor
 
     @property
     def nms_panel(self) -> NmsPanel:
@@ -458,7 +468,7 @@ class MainWindow(QMainWindow):
         c.busy_changed.connect(self._busy.setVisible)
         self._image_dock.image_activated.connect(self._on_image_activated)
         panel = self.nms_panel
-        panel.settings_changed.connect(self._apply_nms)
+        panel.settings_changed.connect(self._set_post_processor)
         panel.inference_size_changed.connect(self._on_inference_size)
         viewer = self.layer_viewer
         viewer.overlay_changed.connect(lambda image, opacity: self._canvas.set_overlay(image, opacity=opacity))
@@ -531,21 +541,18 @@ class MainWindow(QMainWindow):
         self.layer_viewer.set_output(None)
         self.nms_panel.set_level_counts([], [])
 
-    def _apply_nms(self, settings: NmsSettings | None = None) -> None:
-        """Re-run score filtering + NMS on the cached candidates and repaint (no network)."""
+    def _set_post_processor(self, post_processor: PostProcessor) -> None:
+        self._post_processor = post_processor
+        self._apply_nms()
+        self.post_processor_changed.emit(post_processor)
+
+    def _apply_nms(self) -> None:
+        """Re-run the post-processor on the cached candidates and repaint (no network)."""
         output = self._controller.current_output
         if output is None:
             return
-        settings = settings or self.nms_panel.settings()
         start = time.perf_counter()
-        detections = self._backend.select(
-            output.candidates,
-            score_thresh=settings.score_thresh,
-            iou_thresh=settings.iou_thresh,
-            max_per_class=settings.max_detections,
-            max_total=settings.max_detections,
-            class_ids=settings.class_ids,
-        )
+        detections = self._post_processor(output.candidates)
         selected = time.perf_counter()
         self._detections = detections
         model_path = self._controller.model_path or ""
@@ -596,8 +603,8 @@ class MainWindow(QMainWindow):
             width, height = (1400, 900) if free is None or free.isEmpty() else (min(1400, free.width()), min(900, free.height()))
             self.resize(width, height)
         self._default_layout_pending = s.window_state is None or not self.restoreState(s.window_state)
-        self.nms_panel.set_settings(
-            NmsSettings(score_thresh=s.score_thresh, iou_thresh=s.iou_thresh, max_detections=s.max_detections)
+        self.nms_panel.set_settings(  # the panel emits it: the window and its listeners take it from there
+            PostProcessor.with_max_detections(s.max_detections, score_thresh=s.score_thresh, iou_thresh=s.iou_thresh)
         )
         auto = s.auto_detect
         self._actions["auto_detect"].setChecked(auto)
@@ -605,7 +612,7 @@ class MainWindow(QMainWindow):
 
     def _save_settings(self) -> None:
         s = self._settings
-        nms = self.nms_panel.settings()
+        nms = self._post_processor
         s.score_thresh, s.iou_thresh, s.max_detections = nms.score_thresh, nms.iou_thresh, nms.max_detections
         s.geometry = self.saveGeometry()
         s.window_state = self.saveState()

@@ -1,14 +1,15 @@
 """NMS panel: score / IoU thresholds, max detections, class filter, inference size, and
 the per-level detection counts at the current thresholds.
 
-The panel only edits :class:`NmsSettings`; the window re-runs ``model.postprocess.select``
-on the cached candidates when ``settings_changed`` fires (no network run, no worker).
+The panel only edits a :class:`model.postprocess.PostProcessor` (the post-processing
+settings live in model/): every change emits the new one in ``settings_changed``, and the
+window, which holds the current one, re-runs it on the cached candidates (no network run,
+no worker).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -27,18 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from model.postprocess import PostProcessor
+
 INFERENCE_SIZES = tuple(range(320, 1281, 32))
 MAX_DETECTIONS_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class NmsSettings:
-    """Post-processing settings; ``class_ids`` None means every class."""
-
-    score_thresh: float = 0.3
-    iou_thresh: float = 0.5
-    max_detections: int = 100
-    class_ids: frozenset[int] | None = None
 
 
 class _LinkedFraction(QWidget):
@@ -88,12 +81,16 @@ class _LinkedFraction(QWidget):
 
 
 class NmsPanel(QWidget):
-    settings_changed = Signal(object)  # NmsSettings
+    """Signal ``settings_changed(PostProcessor)``: the user changed a setting (the payload
+    is the whole new post-processor)."""
+
+    settings_changed = Signal(object)  # PostProcessor
     inference_size_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        defaults = NmsSettings()
+        defaults = PostProcessor()
+        self._settings = defaults  # what the controls show; each edit replaces it
         self._score = _LinkedFraction(defaults.score_thresh)
         self._iou = _LinkedFraction(defaults.iou_thresh)
         self._max_slider = QSlider(Qt.Orientation.Horizontal)
@@ -131,7 +128,6 @@ class NmsPanel(QWidget):
         class_row.addLayout(buttons)
         form.addRow("Classes", class_row)
 
-        self._class_filter: frozenset[int] | None = None  # what _checked_classes() gives
         self._counts = QLabel("–")
         self._counts.setTextFormat(Qt.TextFormat.PlainText)
         self._counts.setWordWrap(True)
@@ -145,8 +141,8 @@ class NmsPanel(QWidget):
         layout.addLayout(form)
         layout.addStretch(1)
 
-        self._score.value_changed.connect(self._emit)
-        self._iou.value_changed.connect(self._emit)
+        self._score.value_changed.connect(lambda value: self._change(score_thresh=value))
+        self._iou.value_changed.connect(lambda value: self._change(iou_thresh=value))
         self._max_slider.valueChanged.connect(self._on_max_slider)
         self._max_spin.valueChanged.connect(self._on_max_spin)
         self._classes.itemChanged.connect(self._on_class_checked)
@@ -180,29 +176,33 @@ class NmsPanel(QWidget):
         return self._classes
 
     # --- settings --------------------------------------------------------------------
-    def settings(self) -> NmsSettings:
-        return NmsSettings(
-            score_thresh=self._score.value(),
-            iou_thresh=self._iou.value(),
-            max_detections=self._max_spin.value(),
-            class_ids=self._class_filter,  # kept up to date: a slider step reads no check boxes
-        )
+    def settings(self) -> PostProcessor:
+        """The post-processor the controls show (the last one emitted)."""
+        return self._settings
 
-    def set_settings(self, settings: NmsSettings) -> None:
-        """Show ``settings`` (class filter included) and emit ``settings_changed`` once."""
+    def set_settings(self, settings: PostProcessor) -> None:
+        """Show ``settings`` (class filter included) and emit ``settings_changed`` once.
+        Thresholds are shown to 0.01 and *Max detections* (both caps) shows ``max_total``;
+        what is emitted is what the controls show."""
         self._score.set_value(settings.score_thresh)
         self._iou.set_value(settings.iou_thresh)
-        self._set_max(settings.max_detections)
+        self._set_max(settings.max_total)
         self._classes.blockSignals(True)
         for row in range(self._classes.count()):
             on = settings.class_ids is None or row in settings.class_ids
             self._classes.item(row).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
         self._classes.blockSignals(False)
-        self._class_filter = self._checked_classes()
+        self._settings = settings.with_(
+            score_thresh=self._score.value(),
+            iou_thresh=self._iou.value(),
+            max_detections=self._max_spin.value(),
+            class_ids=self._checked_classes(),
+        )
         self._emit()
 
     def set_class_names(self, names: Sequence[str]) -> None:
-        """Replace the class filter with ``names``, all checked (no signal)."""
+        """Replace the class filter with ``names``, all checked; ``settings_changed`` only
+        when that drops a filter (a new model: its classes are all shown)."""
         self._classes.blockSignals(True)
         self._classes.clear()
         for class_id, name in enumerate(names):
@@ -211,7 +211,8 @@ class NmsPanel(QWidget):
             item.setCheckState(Qt.CheckState.Checked)
             self._classes.addItem(item)
         self._classes.blockSignals(False)
-        self._class_filter = self._checked_classes()
+        if self._settings.class_ids is not None:
+            self._change(class_ids=None)
 
     def inference_size(self) -> int:
         return int(self._size.currentData())
@@ -253,12 +254,10 @@ class NmsPanel(QWidget):
         for row in range(self._classes.count()):
             self._classes.item(row).setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
         self._classes.blockSignals(False)
-        self._class_filter = self._checked_classes()
-        self._emit()
+        self._change(class_ids=self._checked_classes())
 
     def _on_class_checked(self, _item: QListWidgetItem) -> None:
-        self._class_filter = self._checked_classes()
-        self._emit()
+        self._change(class_ids=self._checked_classes())
 
     def _set_max(self, value: int) -> None:
         for widget in (self._max_slider, self._max_spin):
@@ -270,19 +269,23 @@ class NmsPanel(QWidget):
         self._max_spin.blockSignals(True)
         self._max_spin.setValue(value)
         self._max_spin.blockSignals(False)
-        self._emit()
+        self._change(max_detections=value)
 
     def _on_max_spin(self, value: int) -> None:
         self._max_slider.blockSignals(True)
         self._max_slider.setValue(value)
         self._max_slider.blockSignals(False)
-        self._emit()
+        self._change(max_detections=value)
 
     def _on_size(self, _index: int) -> None:
         self.inference_size_changed.emit(self.inference_size())
 
-    def _emit(self, *_args: object) -> None:
-        self.settings_changed.emit(self.settings())
+    def _change(self, **changes: object) -> None:
+        self._settings = self._settings.with_(**changes)
+        self._emit()
+
+    def _emit(self) -> None:
+        self.settings_changed.emit(self._settings)
 
 
 class NmsDock(QDockWidget):
@@ -297,4 +300,4 @@ class NmsDock(QDockWidget):
         return self._panel
 
 
-__all__ = ["INFERENCE_SIZES", "NmsDock", "NmsPanel", "NmsSettings"]
+__all__ = ["INFERENCE_SIZES", "NmsDock", "NmsPanel"]

@@ -1,5 +1,5 @@
 """Keeps the quality dock current: the model's precision / recall / AP50 against the saved
-labels of the open images, at the NMS panel's settings.
+labels of the open images, at the window's post-processing settings.
 
 :class:`QualityMonitor` holds two stores and recomputes from them on the GUI thread:
 
@@ -48,7 +48,7 @@ from app.quality_panel import QualityPanel
 from app.workers import BatchSummary, CacheKey, DetectionResult, JobCancelled, Worker
 from model.errors import StudioError
 from model.labels import ImageLabels
-from model.postprocess import Candidates, Detections, select
+from model.postprocess import Candidates, Detections, PostProcessor
 from model.quality import (
     ImageComparison,
     QualityReport,
@@ -64,7 +64,6 @@ from model.quality import (
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
-    from app.nms_panel import NmsSettings
 
 DEBOUNCE_MS = 100
 #: Up to this many images are (re)selected on the GUI thread (~1 ms each); more go to a worker.
@@ -76,14 +75,14 @@ def select_many(
     *,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
-    **select_kwargs: Any,
+    post_processor: PostProcessor,
 ) -> dict[str, Detections]:
-    """``select`` on each (key, candidates) pair -> {key: Detections} (a worker job)."""
+    """``post_processor`` on each (key, candidates) pair -> {key: Detections} (a worker job)."""
     selected = {}
     for done, (key, item) in enumerate(candidates, start=1):
         if cancelled is not None and cancelled():
             raise JobCancelled("selection superseded")
-        selected[key] = select(item, **select_kwargs)
+        selected[key] = post_processor(item)
         if progress is not None and done % 50 == 0:
             progress(done, len(candidates))
     return selected
@@ -199,6 +198,7 @@ class QualityMonitor(QObject):
         self._candidates: dict[CacheKey, Candidates] = {}
         self._selected: dict[str, Detections] = {}
         self._selection_key: tuple[Any, ...] | None = None
+        self._post_processor: PostProcessor = window.post_processor  # then each post_processor_changed's
         self._report: QualityReport | None = None
         self._last_images: list[ImageComparison] = []
         self._model_name = ""
@@ -239,7 +239,7 @@ class QualityMonitor(QObject):
         c.output_ready.connect(self._on_result)
         c.batch_progress.connect(panel.set_batch_progress)
         c.batch_finished.connect(self._on_batch_finished)
-        window.nms_panel.settings_changed.connect(self.schedule)
+        window.post_processor_changed.connect(self._on_post_processor)
         window.nms_panel.inference_size_changed.connect(self.schedule)
         window.images_opened.connect(lambda _paths: self.reload_labels())
         annotation = window.annotation
@@ -272,6 +272,10 @@ class QualityMonitor(QObject):
         self._visible = visible
         if visible and self._stale:
             self.schedule()
+
+    def _on_post_processor(self, post_processor: PostProcessor) -> None:
+        self._post_processor = post_processor
+        self.schedule()
 
     def schedule(self, *_args: object) -> None:
         """Recompute after the debounce interval (restarted by every call)."""
@@ -349,7 +353,7 @@ class QualityMonitor(QObject):
             self._panel.show_pending("Identifying the model…")  # its fingerprint job calls schedule()
             return None
         class_names = tuple(detector.contract.class_names)
-        settings = self._window.nms_panel.settings()
+        settings = self._post_processor
         missing = self._select(class_names, settings)
         if missing is None:  # selecting on a worker; it calls recompute() again
             self._panel.show_pending("Applying the new settings…")
@@ -378,13 +382,14 @@ class QualityMonitor(QObject):
         self.report_ready.emit(report)
         return report
 
-    def _select(self, class_names: tuple[str, ...], settings: NmsSettings) -> int | None:
+    def _select(self, class_names: tuple[str, ...], settings: PostProcessor) -> int | None:
         """Make sure every labelled image with candidates has its selection at the
         candidate floor for ``settings`` (the score slider only cuts it). A few are
         selected here; many go to a worker (None is returned and recompute() follows).
         Returns how many labelled images have no network output."""
         model_path, size = self._controller.model_path, self._controller.inference_size
-        selection_key = (model_path, size, settings.iou_thresh, settings.max_detections, settings.class_ids, class_names)
+        at_floor = settings.with_(score_thresh=0.0)  # the floor: the score slider only cuts (keep_above)
+        selection_key = (model_path, size, at_floor, class_names)
         if selection_key != self._selection_key:
             self._selected.clear()
             self._selection_key = selection_key
@@ -398,28 +403,21 @@ class QualityMonitor(QObject):
                     missing += 1
                 else:
                     needed.append((key, candidates))
-        kwargs = {
-            "score_thresh": 0.0,  # the floor
-            "iou_thresh": settings.iou_thresh,
-            "max_per_class": settings.max_detections,
-            "max_total": settings.max_detections,
-            "class_ids": settings.class_ids,
-        }
         if len(needed) <= INLINE_SELECTS:
             for key, candidates in needed:
-                self._selected[key] = select(candidates, **kwargs)
+                self._selected[key] = at_floor(candidates)
             return missing
         if self._select_worker is None or self._select_worker_generation != self._select_generation:
             if self._select_worker is not None:
                 self._select_worker.cancel()
-            worker = Worker(select_many, needed, long_job=True, **kwargs)
+            worker = Worker(select_many, needed, long_job=True, post_processor=at_floor)
             worker.signals.finished.connect(partial(self._on_selected, worker, self._select_generation))
             worker.signals.errored.connect(partial(self._on_select_failed, worker))
             self._select_worker, self._select_worker_generation = worker, self._select_generation
             self._select_pool.start(worker)
         return None
 
-    def _comparisons(self, class_names: tuple[str, ...], settings: NmsSettings) -> tuple[list[ImageComparison], int]:
+    def _comparisons(self, class_names: tuple[str, ...], settings: PostProcessor) -> tuple[list[ImageComparison], int]:
         """(images with labels and detections, labels of classes the model does not know)."""
         images: list[ImageComparison] = []
         unknown = 0

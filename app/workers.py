@@ -98,28 +98,25 @@ class InferenceBackend:
     """The model-side functions the app calls, gathered so tests can substitute fakes.
 
     load_detector(path) -> Detector (raises ModelContractError); load_image(path) -> (H, W, 3)
-    uint8 RGB (raises ImageReadError); select(candidates, *, score_thresh, iou_thresh,
-    max_per_class, max_total, class_ids) -> Detections; list_images(folder) -> list[Path].
+    uint8 RGB (raises ImageReadError); list_images(folder) -> list[Path]. Post-processing
+    is not here: it is the window's :class:`model.postprocess.PostProcessor`.
     """
 
     load_detector: Callable[[str], Any]
     load_image: Callable[[Path], np.ndarray]
-    select: Callable[..., Any]
     list_images: Callable[[Path], list[Path]]
     image_extensions: Sequence[str]
 
 
 def default_backend() -> InferenceBackend:
-    """The real backend: onnxruntime Detector, model.postprocess.select, model.imageio."""
+    """The real backend: onnxruntime Detector, model.imageio."""
     from model.imageio import IMAGE_EXTENSIONS, list_images, load_image
-    from model.postprocess import select
     from model.runtime import Detector
 
     return InferenceBackend(
         # no busy-waiting onnxruntime threads: the cores go back to the GUI after a run
         load_detector=partial(Detector.load, spin=False),
         load_image=load_image,
-        select=select,
         list_images=list_images,
         image_extensions=tuple(IMAGE_EXTENSIONS),
     )

@@ -111,15 +111,15 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
 
 def detect_throughput(detector, folder: Path, *, batch: int, size: int) -> tuple[float, float]:  # noqa: ANN001 - a Detector
     """(img/s, seconds) of ``detect_images`` over ``folder`` with ``batch`` images per call."""
-    from model.config import NmsConfig
     from model.detect import detect_images
     from model.imageio import list_images
+    from model.postprocess import PostProcessor
 
     paths = list_images(folder)
     detector.warm_up(size=size, batch=batch)  # what a real run pays once, at load
     with tempfile.TemporaryDirectory(prefix="bench_gpu_detect_") as out:
         started = time.perf_counter()
-        summary = detect_images(paths, detector, out_dir=Path(out), fmt="voc", nms=NmsConfig(), size=size, batch=batch)
+        summary = detect_images(paths, detector, out_dir=Path(out), fmt="voc", nms=PostProcessor(), size=size, batch=batch)
         seconds = time.perf_counter() - started
     if summary.errors:
         raise RuntimeError(f"detect reported {len(summary.errors)} errors, first: {summary.errors[0]}")

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from model.config import TRAINING_DEFAULTS, NmsConfig
+from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
 
 SUBCOMMANDS = ("detect", "inspect", "evaluate", "synth", "convert", "train", "export", "gui")
@@ -123,7 +123,9 @@ def cli_detect(args: argparse.Namespace) -> int:
     if args.existing == "merge" and args.format == "json":
         return _fail("--merge needs a label format (voc, yolo or coco): json files hold detections, not labels")
     detector = _load_detector(args)
-    nms = NmsConfig(score_thresh=args.score, iou_thresh=args.iou, max_per_class=args.max, max_total=args.max)
+    from model.postprocess import PostProcessor
+
+    nms = PostProcessor.with_max_detections(args.max, score_thresh=args.score, iou_thresh=args.iou)
     started = time.perf_counter()
     with tqdm(total=len(images), unit="img", desc="detect") as bar:
         summary = detect_images(

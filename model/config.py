@@ -107,16 +107,6 @@ def compact_config(class_names: tuple[str, ...], *, default_size: int = 384) -> 
 
 
 @dataclass(frozen=True)
-class NmsConfig:
-    """Post-processing settings with the semantics of tf.image.combined_non_max_suppression."""
-
-    score_thresh: float = 0.3
-    iou_thresh: float = 0.5
-    max_per_class: int = 100
-    max_total: int = 100
-
-
-@dataclass(frozen=True)
 class TrainingDefaults:
     """The one set of training defaults, shared by ``retinanet-studio train`` and the app's
     *Fine-tune on Saved Labels…* (which cannot import the TensorFlow side).

@@ -15,14 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.config import NmsConfig
 from model.errors import ImageReadError, LabelWriteError, StudioError
 from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label
 from model.labels.existing import DETECTIONS_JSON, LabelSetWriter
 from model.labels.registry import FORMATS
 from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
-from model.postprocess import Detections, select
+from model.postprocess import Detections, PostProcessor
 from model.runtime import Detector
 
 
@@ -104,7 +103,7 @@ def detect_images(
     *,
     out_dir: Path,
     fmt: str,
-    nms: NmsConfig,
+    nms: PostProcessor,
     size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -114,6 +113,7 @@ def detect_images(
     """Detect every image of ``paths`` and write one label set per image into ``out_dir``
     (COCO: one ``annotations.json``). Unreadable images are skipped and reported.
     ``batch``: images per network call (default :func:`model.pipeline.default_batch`).
+    ``nms``: the :class:`model.postprocess.PostProcessor` that makes each image's detections.
 
     A label file that exists is never replaced unless asked: ``existing`` is ``"skip"``
     (those images are not detected; :attr:`DetectSummary.skipped`), ``"overwrite"`` or
@@ -186,13 +186,7 @@ def detect_images(
                             break
                         path, prepared = ready[position]
                         output = by_position[position]
-                        dets = select(
-                            output.candidates,
-                            score_thresh=nms.score_thresh,
-                            iou_thresh=nms.iou_thresh,
-                            max_per_class=nms.max_per_class,
-                            max_total=nms.max_total,
-                        )
+                        dets = nms(output.candidates)
                         height, width = prepared.image_hw
                         item = detections_to_labels(dets, class_names, image_path=path, width=width, height=height)
                         writes.put((path, item, dets))

@@ -20,6 +20,7 @@ from model.boxes import xyxy_to_xywh
 
 if TYPE_CHECKING:
     from model.labels import ImageLabels
+    from model.postprocess import PostProcessor
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,7 @@ def evaluate_detector(
     items: Sequence,
     *,
     size: int | None = None,
-    score_thresh: float = 0.05,
-    iou_thresh: float = 0.5,
-    max_total: int = 100,
+    post_processor: PostProcessor | None = None,
     progress=None,
     batch: int | None = None,
 ) -> EvalResult:
@@ -147,12 +146,16 @@ def evaluate_detector(
     (ImageLabels); the ground truth is :func:`ground_truth` of each item (classes the model
     does not know and degenerate boxes are left out). Images are decoded and letterboxed on
     worker threads, ``batch`` per network call (default :func:`model.pipeline.default_batch`);
-    only the candidates are fetched (AP needs no pyramid and no dense outputs)."""
+    only the candidates are fetched (AP needs no pyramid and no dense outputs).
+    ``post_processor``: the detections' settings (default :data:`model.postprocess.EVALUATION`,
+    the same as training's validation)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from model.imageio import load_image
     from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
-    from model.postprocess import select
+    from model.postprocess import EVALUATION
+
+    post_processor = post_processor or EVALUATION
 
     class_names = list(detector.contract.class_names)
     batch = batch or default_batch(detector)
@@ -168,7 +171,7 @@ def evaluate_detector(
                 boxes, class_ids = ground_truth(item, class_names=class_names)
                 gts.append(boxes)
                 gcs.append(class_ids)
-                dets = select(output.candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=max_total, max_total=max_total)
+                dets = post_processor(output.candidates)
                 preds.append(Prediction(dets.boxes, dets.scores, dets.class_ids))
                 sizes.append((item.width, item.height))
             done += len(group)

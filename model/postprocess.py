@@ -14,12 +14,21 @@ Semantics are exactly those of ``tf.image.combined_non_max_suppression`` with
 The expensive part — touching all anchors x classes — happens once per network run
 (:func:`extract_candidates`); :func:`select` then works on the small candidate set and is
 cheap enough to follow a slider. Boxes are x1, y1, x2, y2 everywhere in this module.
+
+:class:`PostProcessor` is the one post-processing object of the product (torchvision's
+``score_thresh`` / ``nms_thresh`` / ``detections_per_img``, keras-hub's
+``prediction_decoder``): its thresholds are its state, calling it on candidates gives
+detections. The app's sliders, its quality dock, ``detect``, ``evaluate`` and training
+validation all post-process through one.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -262,6 +271,71 @@ def select(
         anchor_ids=candidates.anchor_ids[kept],
         level_ids=candidates.level_ids[kept],
     )
+
+
+@dataclass(frozen=True)
+class PostProcessor:
+    """Score threshold + class-aware NMS with its settings as state: candidates -> Detections.
+
+    ``score_thresh``: keep scores > it (below the candidates' floor acts as the floor);
+    ``iou_thresh``: suppress a box whose IoU with a kept box of its class is > it;
+    ``max_per_class`` / ``max_total``: caps per class and over all classes; ``class_ids``:
+    only these classes (None: every class). Semantics of :func:`select` (and of
+    ``tf.image.combined_non_max_suppression``). Immutable and hashable: a changed setting is
+    a new object (:meth:`with_`), so it can be handed around and used as a cache key.
+    """
+
+    score_thresh: float = 0.3
+    iou_thresh: float = 0.5
+    max_per_class: int = 100
+    max_total: int = 100
+    class_ids: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("score_thresh", "iou_thresh"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool) or math.isnan(value):
+                raise ValueError(f"PostProcessor: {name} must be a number, got {value!r}")
+        for name in ("max_per_class", "max_total"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise ValueError(f"PostProcessor: {name} must be a whole number >= 0, got {value!r}")
+        if self.class_ids is not None and not isinstance(self.class_ids, frozenset):
+            object.__setattr__(self, "class_ids", frozenset(int(c) for c in self.class_ids))
+
+    @classmethod
+    def with_max_detections(cls, max_detections: int, **settings: Any) -> PostProcessor:
+        """One cap for both ``max_per_class`` and ``max_total`` (the app's *Max detections*)."""
+        return cls(max_per_class=max_detections, max_total=max_detections, **settings)
+
+    @property
+    def max_detections(self) -> int:
+        """The overall cap (``max_total``): what the app shows as *Max detections*."""
+        return self.max_total
+
+    def with_(self, **changes: Any) -> PostProcessor:
+        """A copy with ``changes`` (field names); ``max_detections=n`` sets both caps."""
+        if "max_detections" in changes:
+            n = changes.pop("max_detections")
+            changes.setdefault("max_per_class", n)
+            changes.setdefault("max_total", n)
+        return dataclasses.replace(self, **changes)
+
+    def __call__(self, candidates: Candidates) -> Detections:
+        """Detections of one image's ``candidates`` at these settings (sorted by score)."""
+        return select(
+            candidates,
+            score_thresh=self.score_thresh,
+            iou_thresh=self.iou_thresh,
+            max_per_class=self.max_per_class,
+            max_total=self.max_total,
+            class_ids=self.class_ids,
+        )
+
+
+#: The settings AP is measured at, by ``evaluate`` and by training's validation alike:
+#: everything above the candidate floor (COCO's protocol), at most 100 detections per image.
+EVALUATION = PostProcessor(score_thresh=CANDIDATE_FLOOR, iou_thresh=0.5, max_per_class=100, max_total=100)
 
 
 def combined_nms(

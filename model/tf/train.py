@@ -27,7 +27,7 @@ from model.errors import DatasetError
 from model.evaluate import EvalResult, Prediction, coco_evaluate, ground_truth
 from model.imageio import load_image
 from model.labels import ImageLabels, load_dataset
-from model.postprocess import extract_candidates, select
+from model.postprocess import EVALUATION, PostProcessor, extract_candidates
 from model.runtime import boxes_to_original, letterbox
 
 log = logging.getLogger(__name__)
@@ -190,26 +190,29 @@ class _Samples:
             )
 
 
-def predict_tf(detect, image: np.ndarray, *, size: int, score_thresh: float = 0.05, iou_thresh: float = 0.5) -> Prediction:
+def predict_tf(detect, image: np.ndarray, *, size: int, post_processor: PostProcessor = EVALUATION) -> Prediction:
     """Detections of the TF inference function on one RGB image, through the same
-    letterbox and post-processing as the ONNX runtime."""
+    letterbox and post-processing as the ONNX runtime (``evaluate``'s settings by default)."""
     padded, _ = letterbox(image, size=size)
     boxes, scores, *_ = detect(padded[None].astype(np.float32))
     boxes = boxes_to_original(boxes[0].numpy(), image_hw=image.shape[:2], size=size)
-    candidates = extract_candidates(boxes, scores[0].numpy(), floor=score_thresh)
-    dets = select(candidates, score_thresh=score_thresh, iou_thresh=iou_thresh, max_per_class=100, max_total=100)
+    candidates = extract_candidates(boxes, scores[0].numpy(), floor=post_processor.score_thresh)
+    dets = post_processor(candidates)
     return Prediction(dets.boxes, dets.scores, dets.class_ids)
 
 
-def evaluate_tf(detect, items: list[ImageLabels], class_names: list[str], *, size: int) -> EvalResult:
+def evaluate_tf(
+    detect, items: list[ImageLabels], class_names: list[str], *, size: int, post_processor: PostProcessor = EVALUATION
+) -> EvalResult:
     """COCO AP of the TF inference function on labelled ``items``, with the same ground
-    truth as ``model.evaluate.evaluate_detector`` (:func:`model.evaluate.ground_truth`)."""
+    truth and post-processing as ``model.evaluate.evaluate_detector``
+    (:func:`model.evaluate.ground_truth`, :data:`model.postprocess.EVALUATION`)."""
     gts, gcs, preds, sizes = [], [], [], []
     for item in items:
         boxes, classes = ground_truth(item, class_names=class_names)
         gts.append(boxes)
         gcs.append(classes)
-        preds.append(predict_tf(detect, load_image(item.image_path), size=size))
+        preds.append(predict_tf(detect, load_image(item.image_path), size=size, post_processor=post_processor))
         sizes.append((item.width, item.height))
     return coco_evaluate(gts, gcs, preds, class_names=class_names, image_sizes=sizes)
 

@@ -3,7 +3,7 @@ told to show.
 
 ``FakeDetector`` implements the runtime API (``load``, ``contract``, ``providers``,
 ``provider_notes``, ``run``) and returns a real :class:`model.runtime.NetworkOutput` built
-from synthetic arrays, so the real ``model.postprocess.select`` runs on its candidates.
+from synthetic arrays, so the window's real ``model.postprocess.PostProcessor`` runs on its candidates.
 Every box's x1 starts at the image's *marker* (the value of pixel (0, 0)), so a test can
 tell which image a set of detections came from.
 """
@@ -27,7 +27,7 @@ from model.anchors import anchor_offsets
 from model.contract import ModelContract, PyramidLevel
 from model.errors import ModelContractError
 from model.imageio import IMAGE_EXTENSIONS, list_images, load_image
-from model.postprocess import extract_candidates, select
+from model.postprocess import extract_candidates
 from model.runtime import NetworkOutput
 
 Box = tuple[float, float, float, float]
@@ -173,12 +173,11 @@ class CallCounter:
 
 
 def fake_backend() -> InferenceBackend:
-    """Fake detector; the real select, image loading and folder listing (load_image is a
+    """Fake detector; the real image loading and folder listing (load_image is a
     :class:`CallCounter`)."""
     return InferenceBackend(
         load_detector=FakeDetector.load,
         load_image=CallCounter(load_image),
-        select=CallCounter(select),
         list_images=list_images,
         image_extensions=IMAGE_EXTENSIONS,
     )
@@ -364,14 +363,13 @@ class CountingDetector:
 
 
 def counting_real_backend() -> InferenceBackend:
-    """The real backend (onnxruntime Detector), with network runs and select calls counted."""
+    """The real backend (onnxruntime Detector), with network runs counted."""
     from app.workers import default_backend
 
     real = default_backend()
     return InferenceBackend(
         load_detector=lambda path: CountingDetector(real.load_detector(path)),
         load_image=CallCounter(real.load_image),
-        select=CallCounter(real.select),
         list_images=real.list_images,
         image_extensions=real.image_extensions,
     )

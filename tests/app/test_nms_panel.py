@@ -6,7 +6,8 @@ import itertools
 
 from PySide6.QtCore import Qt
 
-from app.nms_panel import INFERENCE_SIZES, NmsPanel, NmsSettings
+from app.nms_panel import INFERENCE_SIZES, NmsPanel
+from model.postprocess import PostProcessor
 
 
 def make_panel(qtbot) -> NmsPanel:  # noqa: ANN001
@@ -31,6 +32,8 @@ def test_slider_and_spin_box_stay_linked(qtbot) -> None:
     with qtbot.waitSignal(panel.settings_changed) as blocker:
         panel.max_slider.setValue(7)
     assert blocker.args[0].max_detections == 7
+    assert (blocker.args[0].max_per_class, blocker.args[0].max_total) == (7, 7)  # one cap for both
+    assert isinstance(blocker.args[0], PostProcessor) and panel.settings() is blocker.args[0]
 
 
 def test_class_filter(qtbot) -> None:
@@ -43,10 +46,20 @@ def test_class_filter(qtbot) -> None:
 
 def test_set_settings_round_trips(qtbot) -> None:
     panel = make_panel(qtbot)
-    wanted = NmsSettings(score_thresh=0.55, iou_thresh=0.25, max_detections=42, class_ids=frozenset({2}))
+    wanted = PostProcessor.with_max_detections(42, score_thresh=0.55, iou_thresh=0.25, class_ids=frozenset({2}))
     with qtbot.waitSignal(panel.settings_changed):
         panel.set_settings(wanted)
     assert panel.settings() == wanted
+
+
+def test_a_new_model_drops_the_class_filter(qtbot) -> None:
+    panel = make_panel(qtbot)
+    panel.class_list.item(0).setCheckState(Qt.CheckState.Unchecked)
+    with qtbot.waitSignal(panel.settings_changed) as blocker:
+        panel.set_class_names(["a", "b"])
+    assert blocker.args[0].class_ids is None and panel.settings().class_ids is None
+    with qtbot.assertNotEmitted(panel.settings_changed):
+        panel.set_class_names(["a", "b", "c"])  # no filter to drop: nothing changed
 
 
 def test_inference_sizes(qtbot) -> None:

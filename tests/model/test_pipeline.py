@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from model.config import NmsConfig
 from model.detect import detect_images
 from model.errors import ImageReadError, LabelWriteError
 from model.evaluate import evaluate_detector
@@ -20,10 +19,11 @@ from model.imageio import load_image
 from model.labels import load_dataset, save_dataset
 from model.labels.annotation import ImageLabels, Label
 from model.pipeline import CPU_BATCH, GPU_BATCH, default_batch, pad_batch_to, prepared_batches
+from model.postprocess import PostProcessor
 from model.runtime import Detector
 from tests.model.onnx_fakes import red_square_image
 
-NMS = NmsConfig(score_thresh=0.5, iou_thresh=0.5, max_per_class=20, max_total=20)
+NMS = PostProcessor(score_thresh=0.5, iou_thresh=0.5, max_per_class=20, max_total=20)
 # (height, width): landscape, portrait, square, tiny; different canvases at size 256
 SHAPES = [(200, 300), (300, 120), (256, 256), (40, 70), (180, 400), (250, 260), (90, 90)]
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import cv2
 import pytest
 
-from model.config import NmsConfig
 from model.detect import detect_images
 from model.labels import read_coco, read_voc, read_yolo
 from model.labels.voc import parse_voc_bytes
+from model.postprocess import PostProcessor
 from tests.model.onnx_fakes import red_square_image, write_contract_model
 from tests.reliability.test_reliability_round_trip import _document_without_edits, _tree, _voc_file
 
 IMAGES = 24
-NMS = NmsConfig(score_thresh=0.5, iou_thresh=0.5, max_per_class=20, max_total=20)
+NMS = PostProcessor(score_thresh=0.5, iou_thresh=0.5, max_per_class=20, max_total=20)
 
 
 @pytest.fixture(scope="module")

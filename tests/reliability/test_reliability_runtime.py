@@ -18,10 +18,10 @@ import onnxruntime as ort
 import pytest
 
 import model.runtime as runtime
-from model.config import NmsConfig
 from model.detect import detect_images
 from model.errors import LabelWriteError, StudioError
 from model.labels import ImageLabels, Label, read_voc, write_classes_txt, write_coco, write_voc, write_yolo
+from model.postprocess import PostProcessor
 from model.runtime import CPU, CUDA, TENSORRT, Detector, InferenceError, InferenceSizeError, choose_providers
 from tests.reliability.builders import tiny_model
 
@@ -275,7 +275,7 @@ def test_folder_detection_cancelled_mid_way_leaves_only_whole_files(model_path: 
         detector,
         out_dir=out,
         fmt="voc",
-        nms=NmsConfig(score_thresh=0.0, iou_thresh=0.5, max_per_class=5, max_total=5),
+        nms=PostProcessor(score_thresh=0.0, iou_thresh=0.5, max_per_class=5, max_total=5),
         size=128,
         progress=lambda done, total: steps.append(done),
         cancelled=lambda: len(steps) >= 3,
