@@ -47,8 +47,6 @@ class StepLosses:
         self._epoch, self._count, self._sum = None, 0, 0.0
 
     def __call__(self, done: int, total: int, info: dict) -> None:
-        if "val_ap50" in info:  # an epoch's validation report (the epoch means again), not a step
-            return
         if info["epoch"] != self._epoch:
             self._epoch, self._count, self._sum = info["epoch"], 0, 0.0
         self._count += 1
