@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,6 +36,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from app.cli_process import cli_process
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -222,13 +224,7 @@ class CocoModelGetter(QObject):
     def start(self, job: CocoExport) -> QProcess:
         """Run the export of ``job`` with a progress dialog."""
         argv = self.command_builder(job)
-        process = QProcess(self)
-        process.setProgram(argv[0])
-        process.setArguments(argv[1:])
-        process.setWorkingDirectory(str(Path(__file__).resolve().parents[1]))  # `-m model.cli` resolves
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        process.setProcessEnvironment(env)
+        process = cli_process(argv, self)
         process.readyReadStandardError.connect(self._read_stderr)
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)

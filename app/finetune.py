@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QDialog,
@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.cli_process import cli_process
 from app.coco_model import is_preset_source, preset_of
 from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
@@ -272,13 +273,7 @@ class TrainingProcess(QObject):
         self._cancelled = False
         self._done = False
         self._reading = False
-        self.process = QProcess(self)
-        self.process.setProgram(argv[0])
-        self.process.setArguments(argv[1:])
-        self.process.setWorkingDirectory(str(Path(__file__).resolve().parents[1]))  # `-m model.cli` resolves
-        env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONUNBUFFERED", "1")
-        self.process.setProcessEnvironment(env)
+        self.process = cli_process(argv, self)
         self.process.readyReadStandardOutput.connect(self._read_stdout)
         self.process.readyReadStandardError.connect(self._read_stderr)
         self.process.finished.connect(self._on_finished)
