@@ -18,10 +18,10 @@ ORGANIZATION = "RetinaNetStudio"
 
 
 def _apply_pyside_fixes() -> None:
-    # Must run before any app code emits a signal (see app.qt_env.fix_signal_emit_refcount:
+    # Must run before any app code emits a signal (see app.common.qt_env.fix_signal_emit_refcount:
     # PySide6 6.12.0's emit() drops a reference to True on every call and CPython aborts
     # after a few hundred emits). A no-op on PySide6 versions without the bug.
-    from app.qt_env import fix_signal_emit_refcount
+    from app.common.qt_env import fix_signal_emit_refcount
 
     fix_signal_emit_refcount()
 

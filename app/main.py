@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from app import APP_NAME, DEFAULT_MODEL, ORGANIZATION, SAMPLES_DIR
 
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,8 +28,8 @@ def open_window(args: argparse.Namespace, window: MainWindow | None = None) -> M
     the paths of ``args``; without them, what the last session had open (model, folder or
     images, and the image shown), else the demo model and the sample images. ``window``:
     an existing window to use instead of a new one."""
-    from app.main_window import MainWindow
-    from app.recent import last_session
+    from app.window.main_window import MainWindow
+    from app.window.recent import last_session
 
     window = window if window is not None else MainWindow()
     last = last_session(window.settings)
@@ -51,7 +51,7 @@ def open_window(args: argparse.Namespace, window: MainWindow | None = None) -> M
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
 
-    from app.qt_env import prepare_qt_environment
+    from app.common.qt_env import prepare_qt_environment
 
     problem = prepare_qt_environment()
     if problem:
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     qt_app = QApplication.instance() or QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION)
     qt_app.setApplicationName(APP_NAME)
-    from app.theme import follow_color_scheme
+    from app.common.theme import follow_color_scheme
 
     follower = follow_color_scheme(qt_app)  # dark palette on a dark system scheme
     window = open_window(args)

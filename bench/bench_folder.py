@@ -43,7 +43,7 @@ def main() -> int:
         (folder / f"img_{index:05d}.jpg").write_bytes(jpeg.tobytes())
 
     app = QApplication.instance() or QApplication([])
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     window = MainWindow()
     window.show()

@@ -343,7 +343,7 @@ def bench_cold(args: argparse.Namespace, images: Path, work: Path, report: Repor
 def make_qapp(headed: bool, settings_dir: Path) -> Any:
     if not headed:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from app.qt_env import prepare_qt_environment
+    from app.common.qt_env import prepare_qt_environment
 
     problem = prepare_qt_environment()
     if problem:
@@ -383,7 +383,7 @@ def settle(seconds: float = 0.2) -> None:
 # --- PySide6 6.12.0 + CPython < 3.12: some bound calls return a *borrowed* None/True/False
 # (QPainter.setPen/setFont/fillRect drop one reference to None per call), and CPython
 # aborts ("none_dealloc") when the count reaches zero. The app already patches emit() for
-# True (app.qt_env). So that the bench can measure instead of dying, it gives these
+# True (app.common.qt_env). So that the bench can measure instead of dying, it gives these
 # singletons a huge reference count, then reports how many references each slider step
 # loses and after how many steps the unpatched app would abort.
 _SINGLETONS = {"None": None, "True": True, "False": False}
@@ -408,7 +408,7 @@ def pin_singletons() -> dict[str, int] | None:
 
 
 def timed_canvas_class() -> type:
-    from app.canvas import Canvas
+    from app.canvas.view import Canvas
 
     class TimedCanvas(Canvas):
         """The real canvas; only records when each of its paints starts and ends."""
@@ -573,8 +573,8 @@ def sweep(slider: Any, values: list[int], canvas: Any) -> tuple[list[float], lis
 
 def bench_sliders(args: argparse.Namespace, work: Path, report: Report) -> None:
     log("\n== 2. slider -> repaint (R50 contract sizes, 640x640, real MainWindow + Canvas) ==")
-    from app.main_window import MainWindow
-    from app.workers import default_backend
+    from app.jobs.detection import default_backend
+    from app.window.main_window import MainWindow
 
     image = write_scene(work / "slider_640x640.png", width=R50_SIZE, height=R50_SIZE, seed=42)
     t0 = time.perf_counter()
@@ -810,9 +810,9 @@ def bench_stall(args: argparse.Namespace, images: list[Path], work: Path, report
         report.add("GUI stall during detection", "skipped (no model)", f"<= {STALL_GOAL_MS:.0f} ms", None)
         report.notes.append(msg)
         return
-    from app.main_window import MainWindow
-    from app.nms_panel import INFERENCE_SIZES
-    from app.workers import default_backend
+    from app.docks.nms_panel import INFERENCE_SIZES
+    from app.jobs.detection import default_backend
+    from app.window.main_window import MainWindow
     from model.imageio import load_image
 
     real = default_backend()

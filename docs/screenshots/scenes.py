@@ -34,8 +34,8 @@ def main() -> int:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
 
+    from app.common.qt_env import prepare_qt_environment
     from app.main import build_parser, open_window
-    from app.qt_env import prepare_qt_environment
 
     problem = prepare_qt_environment()
     if problem:
@@ -49,17 +49,17 @@ def main() -> int:
     qt_app = QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION + "-screenshots")  # leave the user's settings alone
     qt_app.setApplicationName(APP_NAME)
-    from app.theme import ColorSchemeFollower
+    from app.common.theme import ColorSchemeFollower
 
     theme = ColorSchemeFollower(qt_app)
     if args.dark:
         theme.apply(dark=True)
     import shutil
 
-    from app.journal import default_journal_root
+    from app.labelling.journal import default_journal_root
 
     shutil.rmtree(default_journal_root(), ignore_errors=True)  # the last scene's edits (xshot kills it)
-    from app.settings import Settings
+    from app.common.settings import Settings
 
     Settings().store.clear()  # the screenshot settings start afresh (default layout, demo model)
     window = open_window(build_parser().parse_args([]))

@@ -25,10 +25,10 @@ def isolated_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
 
 @pytest.fixture(autouse=True)
 def isolated_journal(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Crash journals (app.journal) land in a fresh temp folder, not the user's data folder;
+    """Crash journals (app.labelling.journal) land in a fresh temp folder, not the user's data folder;
     every window of one test shares it (as two runs of the app would)."""
     folder = tmp_path_factory.mktemp("journal")
-    monkeypatch.setattr("app.journal.default_journal_root", lambda: folder)
+    monkeypatch.setattr("app.labelling.journal.default_journal_root", lambda: folder)
     return folder
 
 
@@ -51,7 +51,7 @@ def fake_model(tmp_path: Path) -> Path:
 def make_window(qtbot) -> Callable[..., object]:  # noqa: ANN001
     """Factory: a MainWindow on the fake backend and a recording canvas, registered with
     qtbot (closed at teardown, which also waits for its workers)."""
-    from app.main_window import MainWindow
+    from app.window.main_window import MainWindow
 
     def make(*, backend=None, model: Path | None = None, auto_detect: bool = True):  # noqa: ANN001, ANN202
         window = MainWindow(backend=backend or fake_backend(), canvas=RecordingCanvas())

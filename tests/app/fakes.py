@@ -22,7 +22,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
-from app.workers import InferenceBackend
+from app.jobs.detection import InferenceBackend
 from model.anchors import anchor_offsets
 from model.contract import ModelContract, PyramidLevel
 from model.errors import ModelContractError
@@ -187,8 +187,8 @@ def fake_backend() -> InferenceBackend:
 # Canvas
 # --------------------------------------------------------------------------------------
 class StubCanvas(QGraphicsView):
-    """Minimal implementation of the part of app.canvas.Canvas the window uses (for when
-    app.canvas cannot be imported)."""
+    """Minimal implementation of the part of app.canvas.view.Canvas the window uses (for when
+    app.canvas.view cannot be imported)."""
 
     mouse_moved = Signal(float, float)
     detection_selected = Signal(int)
@@ -210,7 +210,7 @@ class StubCanvas(QGraphicsView):
 
 def _canvas_base() -> type:
     try:
-        from app.canvas import Canvas
+        from app.canvas.view import Canvas
     except ImportError:
         return StubCanvas
     return Canvas
@@ -364,7 +364,7 @@ class CountingDetector:
 
 def counting_real_backend() -> InferenceBackend:
     """The real backend (onnxruntime Detector), with network runs counted."""
-    from app.workers import default_backend
+    from app.jobs.detection import default_backend
 
     real = default_backend()
     return InferenceBackend(

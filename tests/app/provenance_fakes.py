@@ -9,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.main_window import MainWindow
-from app.quality_monitor import image_comparison, read_labels_with_provenance
+from app.docks.quality_monitor import image_comparison, read_labels_with_provenance
+from app.window.main_window import MainWindow
 from model.postprocess import Detections
 from model.quality import QualityReport, compare, keep_above, model_fingerprint
 from tests.app.fakes import write_fake_model
@@ -52,7 +52,7 @@ def evaluate_saved(
     """The numbers of ``model`` (a path, or a bare file name for a model whose file is
     unknown; ``model_id`` overrides its fingerprint) on the saved labels of ``images``, with
     :data:`DETECTIONS` above ``score_thresh`` on every image, built as the quality dock
-    builds them (app.quality_monitor.image_comparison)."""
+    builds them (app.docks.quality_monitor.image_comparison)."""
     model_name = Path(model).name
     if model_id is None:
         model_id = model_fingerprint(model) if isinstance(model, Path) else ""

@@ -37,44 +37,49 @@ class Reference:
 REFERENCES = (
     Reference(
         "models",
-        "tests/app/test_main_window.py::test_broken_model_shows_dialog_and_keeps_previous",
+        "tests/app/window/test_main_window.py::test_broken_model_shows_dialog_and_keeps_previous",
         1,
         "app: a broken model -> one dialog, the previous model stays",
     ),
     Reference(
         "images",
-        "tests/app/test_main_window.py::test_broken_image_is_a_status_message_not_a_dialog",
+        "tests/app/window/test_main_window.py::test_broken_image_is_a_status_message_not_a_dialog",
         1,
         "app: a broken image -> a status-bar message, no dialog",
     ),
     Reference(
         "runtime",
-        "tests/app/test_main_window.py::test_switching_fast_never_shows_stale_detections",
+        "tests/app/window/test_main_window.py::test_switching_fast_never_shows_stale_detections",
         8,
         "app: 8 image switches faster than detection, never a stale box",
     ),
     Reference(
         "runtime",
-        "tests/app/test_workers.py::test_controller_drops_late_results_but_caches_them",
+        "tests/app/jobs/test_workers.py::test_controller_drops_late_results_but_caches_them",
         1,
         "controller: switching during a run drops the late result",
     ),
     Reference(
-        "runtime", "tests/app/test_workers.py::test_long_job_gets_progress_and_cancel", 1, "worker: a long job cancelled mid-way stops at its next check"
+        "runtime", "tests/app/jobs/test_workers.py::test_long_job_gets_progress_and_cancel", 1, "worker: a long job cancelled mid-way stops at its next check"
     ),
     Reference(
         "data",
-        "tests/app/test_save_kill.py::test_killing_a_saving_process_never_leaves_a_torn_label_file",
+        "tests/app/labelling/test_save_kill.py::test_killing_a_saving_process_never_leaves_a_torn_label_file",
         51,
         "51 SIGKILLs of a saving process (VOC/YOLO/COCO): never a torn file",
     ),
     Reference(
-        "data", "tests/app/test_journal.py::test_recovery_after_killing_an_editing_process", 12, "12 SIGKILLs of an editing process: unsaved edits recovered"
+        "data",
+        "tests/app/labelling/test_journal.py::test_recovery_after_killing_an_editing_process",
+        12,
+        "12 SIGKILLs of an editing process: unsaved edits recovered",
     ),
-    Reference("data", "tests/app/test_journal.py::test_a_torn_last_line_is_skipped_and_appending_goes_on", 1, "a journal line torn by a kill is skipped"),
+    Reference(
+        "data", "tests/app/labelling/test_journal.py::test_a_torn_last_line_is_skipped_and_appending_goes_on", 1, "a journal line torn by a kill is skipped"
+    ),
     Reference(
         "data",
-        "tests/app/test_labelimg_workflow.py::test_saving_keeps_what_labelimg_wrote",
+        "tests/app/labelling/test_labelimg_workflow.py::test_saving_keeps_what_labelimg_wrote",
         1,
         "app save of a LabelImg file: unedited byte for byte, then edited: verified, pose, occluded, tags, path kept",
     ),
@@ -86,7 +91,7 @@ REFERENCES = (
     ),
     Reference(
         "data",
-        "tests/app/test_journal.py::test_recover_applies_the_unsaved_edits_as_one_undoable_step",
+        "tests/app/labelling/test_journal.py::test_recover_applies_the_unsaved_edits_as_one_undoable_step",
         1,
         "recovery re-applies unsaved edits as one undoable step",
     ),

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.document import LabelDocument, ProjectClasses, sidecar_path, state_from_json, state_to_json
-from app.journal import Journal
+from app.labelling.document import LabelDocument, ProjectClasses, sidecar_path, state_from_json, state_to_json
+from app.labelling.journal import Journal
 from model.errors import LabelWriteError
 from model.labels import ImageLabels, Label, atomic_write_bytes, read_voc, write_voc
 

@@ -290,8 +290,8 @@ def test_cli_prints_one_line_and_exits_2(valid_model: Path, tmp_path: Path, case
 # --------------------------------------------------------------------------- the app
 def test_app_keeps_the_previous_real_model(qtbot, valid_model: Path, tmp_path: Path, cases) -> None:  # noqa: ANN001
     """With the real onnxruntime backend (tests/app uses a fake): each broken model is
-    reported and the loaded one stays. The dialog is covered by tests/app/test_main_window.py."""
-    from app.workers import DetectionController, default_backend
+    reported and the loaded one stays. The dialog is covered by tests/app/window/test_main_window.py."""
+    from app.jobs.detection import DetectionController, default_backend
 
     controller = DetectionController(default_backend())
     try:

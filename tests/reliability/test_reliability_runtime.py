@@ -244,7 +244,7 @@ def test_cli_with_an_absurd_size(model_path: Path, tmp_path: Path, cases) -> Non
 
 
 def test_app_survives_an_absurd_size(qtbot, model_path: Path, tmp_path: Path, cases) -> None:  # noqa: ANN001
-    from app.workers import DetectionController, default_backend
+    from app.jobs.detection import DetectionController, default_backend
 
     images = _image_folder(tmp_path / "images", 1)
     controller = DetectionController(default_backend())
@@ -290,7 +290,7 @@ def test_folder_detection_cancelled_mid_way_leaves_only_whole_files(model_path: 
 
 def test_switching_images_faster_than_the_real_runtime(qtbot, model_path: Path, tmp_path: Path, cases) -> None:  # noqa: ANN001
     """tests/app covers this with a fake detector; here the real onnxruntime one runs."""
-    from app.workers import DetectionController, default_backend
+    from app.jobs.detection import DetectionController, default_backend
 
     images = sorted(_image_folder(tmp_path / "images", 3).iterdir())
     heights = {image: 48 + 8 * i for i, image in enumerate(images)}

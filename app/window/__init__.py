@@ -1,0 +1,1 @@
+"""The main window, which assembles the session, views and jobs, and its dialogs."""
