@@ -53,8 +53,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from app.canvas.items import clamp_box, translate_boxes
 from app.labelling import commands
+from app.labelling.geometry import clamp_box, translate_boxes
 from model.boxes import iou_matrix
 from model.errors import LabelFormatError, LabelWriteError
 from model.labels import ImageLabels, Label, atomic_write_text, get_format
