@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 
 class JobCancelled(Exception):
@@ -70,4 +70,62 @@ class Worker(QRunnable):
             self.signals.finished.emit(result)
 
 
-__all__ = ["JobCancelled", "Worker", "WorkerSignals"]
+__all__ = ["JobCancelled", "NewestOnly", "Worker", "WorkerSignals"]
+
+
+class NewestOnly(QObject):
+    """Runs one job at a time on a pool of its own; while one runs, only the newest request
+    waits (older ones are dropped). ``finished(result)`` / ``errored(exception)`` come only
+    for the newest request: the result of a superseded or :meth:`invalidate`-d job is
+    dropped. For work that follows a control (a slider, a list) where only the latest answer
+    matters and a running job cannot be interrupted."""
+
+    finished = Signal(object)
+    errored = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self._generation = 0
+        self._worker: Worker | None = None
+        self._pending: tuple[int, Worker] | None = None
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._generation += 1
+        worker = Worker(fn, *args, **kwargs)
+        generation = self._generation
+        worker.signals.finished.connect(lambda result: self._done(generation, self.finished, result))
+        worker.signals.errored.connect(lambda error: self._done(generation, self.errored, error))
+        if self._worker is not None:
+            self._pending = (generation, worker)
+            return
+        self._start(worker)
+
+    def invalidate(self) -> None:
+        """Drop the result of the job running now (and of any waiting one)."""
+        self._generation += 1
+
+    def close(self, msecs: int = 0) -> None:
+        """Withdraw the waiting job, ignore every result from now on, and give a running job
+        ``msecs`` to end."""
+        self._closed = True
+        self._pending = None
+        self.pool.clear()
+        if msecs:
+            self.pool.waitForDone(msecs)
+
+    def _start(self, worker: Worker) -> None:
+        self._worker = worker
+        self.pool.start(worker)
+
+    def _done(self, generation: int, signal: Any, value: object) -> None:
+        if self._closed:
+            return
+        self._worker = None
+        pending, self._pending = self._pending, None
+        if pending is not None and pending[0] == self._generation:
+            self._start(pending[1])
+        if generation == self._generation:
+            signal.emit(value)

@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QDockWidget, QLabel, QListView, QVBoxLayout, QWidget
 
+from app.session import Session
 from model.labels.registry import FORMATS
 from model.labels.voc import voc_file_is_verified
 
@@ -232,7 +233,7 @@ class ImageListDock(QDockWidget):
 
     image_activated = Signal(object)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session | None = None, parent: QWidget | None = None) -> None:
         super().__init__("Images", parent)
         self.setObjectName("ImageListDock")
         self._model = ImageListModel(self)
@@ -250,6 +251,17 @@ class ImageListDock(QDockWidget):
         self.setWidget(body)
         self._model.modelReset.connect(self._update_count)
         self._update_count()
+        if session is not None:
+            self._follow(session)
+
+    def _follow(self, session: Session) -> None:
+        """Show ``session``'s image list and the label state of its images."""
+        model = self._model
+        session.images_opened.connect(self.set_paths)
+        session.unsaved_changed.connect(model.set_unsaved)
+        session.verified_changed.connect(model.set_verified)
+        session.labels_saved.connect(model.refresh_label_state)
+        session.label_dirs_changed.connect(model.set_label_dirs)
 
     @property
     def model(self) -> ImageListModel:

@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from app.common.colors import COLORMAPS, colorize, normalize_to_uint8, rgb_to_qimage, value_range
 from app.docks.color_bar import ColorBar
+from app.session import Session
 
 REDUCTIONS = ("mean", "max", "l2", "channel")
 #: Colour scales: one range for every level, or each level's own min..max.
@@ -571,11 +572,17 @@ class LayerViewer(QWidget):
 
 
 class LayerViewerDock(QDockWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """The feature pyramid of ``session``'s model; a new set of detections clears the
+    highlighted anchor. (The window hands it each network output: the dense maps are not
+    session state.)"""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Feature pyramid", parent)
         self.setObjectName("LayerViewerDock")
         self._viewer = LayerViewer()
         self.setWidget(self._viewer)
+        session.model_changed.connect(lambda model: self._viewer.set_contract(model.contract))
+        session.detections_changed.connect(lambda _detections: self._viewer.clear_highlight())
 
     @property
     def viewer(self) -> LayerViewer:

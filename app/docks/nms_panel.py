@@ -2,15 +2,16 @@
 the per-level detection counts at the current thresholds.
 
 The panel only edits a :class:`model.postprocess.PostProcessor` (the post-processing
-settings live in model/): every change emits the new one in ``settings_changed``, and the
-window, which holds the current one, re-runs it on the cached candidates (no network run,
-no worker).
+settings live in model/): every change emits the new one in ``settings_changed``. The dock
+writes it to the :class:`app.session.Session`, which holds the current one and re-runs it on
+the cached candidates (no network run, no worker).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -28,7 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from model.postprocess import PostProcessor
+from app.session import Session
+from model.postprocess import Detections, PostProcessor
 
 INFERENCE_SIZES = tuple(range(320, 1281, 32))
 MAX_DETECTIONS_LIMIT = 1000
@@ -289,11 +291,37 @@ class NmsPanel(QWidget):
 
 
 class NmsDock(QDockWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """The Detection dock on ``session``: the panel writes the post-processing and the
+    inference size to the session, and shows the model's classes and the level counts of
+    the session's detections."""
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__("Detection", parent)
         self.setObjectName("NmsDock")
+        self._session = session
         self._panel = NmsPanel()
         self.setWidget(self._panel)
+        panel = self._panel
+        panel.set_settings(session.post_processor)
+        panel.settings_changed.connect(session.set_post_processor)
+        panel.inference_size_changed.connect(session.set_inference_size)
+        session.post_processor_changed.connect(self._show_settings)
+        session.model_changed.connect(lambda model: panel.set_class_names(model.class_names))
+        session.inference_size_changed.connect(panel.set_inference_size)
+        session.detections_changed.connect(self._show_level_counts)
+
+    def _show_settings(self, post_processor: PostProcessor) -> None:
+        if post_processor != self._panel.settings():
+            self._panel.set_settings(post_processor)
+
+    def _show_level_counts(self, detections: Detections | None) -> None:
+        model = self._session.model
+        if detections is None or model is None:
+            self._panel.set_level_counts([], [])
+            return
+        names = model.level_names
+        counts = np.bincount(np.asarray(detections.level_ids, dtype=np.int64), minlength=len(names))
+        self._panel.set_level_counts(list(names), counts.tolist())
 
     @property
     def panel(self) -> NmsPanel:

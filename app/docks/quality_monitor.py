@@ -1,5 +1,5 @@
 """Keeps the quality dock current: the model's precision / recall / AP50 against the saved
-labels of the open images, at the window's post-processing settings.
+labels of the open images, at the session's post-processing settings.
 
 :class:`QualityMonitor` holds two stores and recomputes from them on the GUI thread:
 
@@ -38,15 +38,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from app.common.worker import JobCancelled, Worker
+from app.common.worker import JobCancelled, NewestOnly, Worker
 from app.docks.quality_panel import QualityPanel
-from app.jobs.detection import BatchSummary, CacheKey, DetectionResult
+from app.jobs.detection import BatchSummary, CacheKey, DetectionController, DetectionResult
 from app.labelling.document import DetectionKey, match_rejections, rejections_of, saved_provenance_and_rejections
+from app.session import Session
 from model.errors import StudioError
 from model.labels import ImageLabels
 from model.postprocess import Candidates, Detections, PostProcessor
@@ -62,9 +63,6 @@ from model.quality import (
     model_fingerprint,
     read_saved_labels,
 )
-
-if TYPE_CHECKING:
-    from app.window.main_window import MainWindow
 
 DEBOUNCE_MS = 100
 #: Up to this many images are (re)selected on the GUI thread (~1 ms each); more go to a worker.
@@ -180,7 +178,7 @@ def image_comparison(
 
 
 class QualityMonitor(QObject):
-    """Feeds ``panel`` from ``window`` (see the module docstring). Signals
+    """Feeds ``panel`` from ``session`` and the detection ``controller`` (see the module docstring). Signals
     ``report_ready(QualityReport)`` after every recompute (AP50 NaN there) and
     ``ap_ready(QualityReport)`` when the AP50 of the newest recompute is known."""
 
@@ -188,18 +186,19 @@ class QualityMonitor(QObject):
     ap_ready = Signal(object)
     labels_loaded = Signal(int)  # how many images have saved labels
 
-    def __init__(self, window: MainWindow, panel: QualityPanel, *, debounce_ms: int = DEBOUNCE_MS) -> None:
-        super().__init__(window)
-        self._window = window
+    def __init__(
+        self, session: Session, controller: DetectionController, panel: QualityPanel, *, debounce_ms: int = DEBOUNCE_MS, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
         self._panel = panel
-        self._controller = window.controller
+        self._controller = controller
         self._labels: dict[str, SavedLabels] = {}
         self._paths: dict[str, Path] = {}  # key -> the image list's path
         self._by_abspath: dict[str, str] = {}  # absolute path -> key
         self._candidates: dict[CacheKey, Candidates] = {}
         self._selected: dict[str, Detections] = {}
         self._selection_key: tuple[Any, ...] | None = None
-        self._post_processor: PostProcessor = window.post_processor  # then each post_processor_changed's
         self._report: QualityReport | None = None
         self._last_images: list[ImageComparison] = []
         self._model_name = ""
@@ -220,11 +219,9 @@ class QualityMonitor(QObject):
         self._select_generation = 0
         self._select_worker: Worker | None = None
         self._select_worker_generation = -1
-        self._ap_pool = QThreadPool(self)
-        self._ap_pool.setMaxThreadCount(1)
-        self._ap_generation = 0
-        self._ap_worker: Worker | None = None
-        self._ap_pending: tuple[int, list[ImageComparison], tuple[str, ...], frozenset[int] | None] | None = None
+        self._ap = NewestOnly(self)  # AP50 (pycocotools, seconds): only the newest request waits
+        self._ap.finished.connect(self._on_ap)
+        self._ap.errored.connect(self._on_ap_failed)
         self._model_pool = QThreadPool(self)
         self._model_pool.setMaxThreadCount(1)
         self._fingerprint_jobs: set[Worker] = set()
@@ -240,13 +237,11 @@ class QualityMonitor(QObject):
         c.output_ready.connect(self._on_result)
         c.batch_progress.connect(panel.set_batch_progress)
         c.batch_finished.connect(self._on_batch_finished)
-        window.post_processor_changed.connect(self._on_post_processor)
-        window.nms_panel.inference_size_changed.connect(self.schedule)
-        window.images_opened.connect(lambda _paths: self.reload_labels())
-        annotation = window.annotation
-        annotation.session.document_changed.connect(self._on_document)
-        for action in annotation.format_actions.values():
-            action.triggered.connect(lambda _checked=False: self.reload_labels())
+        session.post_processor_changed.connect(self.schedule)
+        session.inference_size_changed.connect(self.schedule)
+        session.images_opened.connect(lambda _paths: self.reload_labels())
+        session.label_format_changed.connect(lambda _fmt: self.reload_labels())
+        session.unsaved_changed.connect(self._on_dirty)
         panel.detect_requested.connect(self.detect_labelled)
         panel.cancel_requested.connect(c.cancel_batch)
 
@@ -274,10 +269,6 @@ class QualityMonitor(QObject):
         if visible and self._stale:
             self.schedule()
 
-    def _on_post_processor(self, post_processor: PostProcessor) -> None:
-        self._post_processor = post_processor
-        self.schedule()
-
     def schedule(self, *_args: object) -> None:
         """Recompute after the debounce interval (restarted by every call)."""
         self._timer.start()
@@ -287,7 +278,7 @@ class QualityMonitor(QObject):
         thread; a full reload supersedes one still running."""
         full = paths is None
         if full:
-            paths = self._window.image_list.model.paths()
+            paths = list(self._session.image_paths)
             self._paths = {str(p): p for p in paths}
             self._by_abspath = {os.path.abspath(p): str(p) for p in paths}
             self._labels_generation += 1
@@ -296,8 +287,8 @@ class QualityMonitor(QObject):
         worker = Worker(
             read_labels_with_provenance,
             list(paths),
-            self._window.annotation.label_format,
-            label_dirs=self._window.annotation.label_dirs(),
+            self._session.label_format,
+            label_dirs=self._session.label_dirs,
             long_job=True,
         )
         worker.signals.finished.connect(partial(self._on_labels, worker, self._labels_generation, full, list(paths)))
@@ -317,7 +308,7 @@ class QualityMonitor(QObject):
 
     def wait(self, msecs: int = 10_000) -> bool:
         """Block until label reading, model fingerprint and AP jobs are done (tests and shutdown only)."""
-        pools = (self._labels_pool, self._select_pool, self._ap_pool, self._model_pool)
+        pools = (self._labels_pool, self._select_pool, self._ap.pool, self._model_pool)
         return all([pool.waitForDone(msecs) for pool in pools])
 
     def shutdown(self) -> None:
@@ -327,13 +318,12 @@ class QualityMonitor(QObject):
         self._timer.stop()
         self._labels_pool.clear()
         self._select_pool.clear()
-        self._ap_pool.clear()
         self._model_pool.clear()
         if self._select_worker is not None:
             self._select_worker.cancel()
         # pycocotools prints (coco_evaluate redirects sys.stdout, process-wide): let a
         # running AP job end while the app is still here, but never hang the close on it
-        self._ap_pool.waitForDone(2000)
+        self._ap.close(2000)
         for worker in self._label_jobs:
             worker.cancel()
 
@@ -354,7 +344,7 @@ class QualityMonitor(QObject):
             self._panel.show_pending("Identifying the model…")  # its fingerprint job calls schedule()
             return None
         class_names = tuple(detector.contract.class_names)
-        settings = self._post_processor
+        settings = self._session.post_processor
         missing = self._select(class_names, settings)
         if missing is None:  # selecting on a worker; it calls recompute() again
             self._panel.show_pending("Applying the new settings…")
@@ -369,7 +359,7 @@ class QualityMonitor(QObject):
         self._report = report
         self._last_images = images
         if report.num_images == 0:  # every image was left out
-            self._ap_generation += 1
+            self._ap.invalidate()
             self._panel.show_report(report, paths=self._paths, settings_text="")
             self.last_recompute_ms = (time.perf_counter() - start) * 1000.0
             self.report_ready.emit(report)
@@ -480,49 +470,24 @@ class QualityMonitor(QObject):
     def _show_message(self, text: str) -> None:
         self._report = None
         self._last_images = []
-        self._ap_generation += 1  # a running AP job is now stale
+        self._ap.invalidate()  # a running AP job is now stale
         self._panel.show_message(text)
 
     # ------------------------------------------------------------------ AP50 (worker)
     def _request_ap(self, images: list[ImageComparison], names: tuple[str, ...], class_ids: frozenset[int] | None) -> None:
-        self._ap_generation += 1
-        job = (self._ap_generation, images, names, class_ids)
-        if self._ap_worker is not None:
-            self._ap_pending = job  # only the newest request waits
-            return
-        self._start_ap(job)
+        self._ap.submit(compare, images, class_names=names, class_ids=class_ids)
 
-    def _start_ap(self, job: tuple[int, list[ImageComparison], tuple[str, ...], frozenset[int] | None]) -> None:
-        generation, images, names, class_ids = job
-        worker = Worker(compare, images, class_names=names, class_ids=class_ids)
-        worker.signals.finished.connect(partial(self._on_ap, generation))
-        worker.signals.errored.connect(partial(self._on_ap_failed, generation))
-        self._ap_worker = worker
-        self._ap_pool.start(worker)
-
-    def _on_ap(self, generation: int, report: QualityReport) -> None:
-        if self._closed:
-            return
-        self._next_ap()
-        if generation != self._ap_generation or self._report is None:
+    def _on_ap(self, report: QualityReport) -> None:
+        if self._closed or self._report is None:
             return
         self._report = report
         self._panel.show_ap50(report.ap50, report.per_class_ap50)
         self.ap_ready.emit(report)
 
-    def _on_ap_failed(self, generation: int, error: BaseException) -> None:
-        if self._closed:
-            return
-        self._next_ap()
-        if generation == self._ap_generation:
+    def _on_ap_failed(self, error: BaseException) -> None:
+        if not self._closed:
             self._panel.show_ap50(float("nan"), {})
-            self._window.statusBar().showMessage(f"AP50 could not be computed: {error}", 8000)
-
-    def _next_ap(self) -> None:
-        self._ap_worker = None
-        pending, self._ap_pending = self._ap_pending, None
-        if pending is not None and pending[0] == self._ap_generation:
-            self._start_ap(pending)
+            self._session.show_message(f"AP50 could not be computed: {error}", 8000)
 
     # ------------------------------------------------------------------ events
     def _on_model_loaded(self, _detector: Any) -> None:
@@ -559,7 +524,7 @@ class QualityMonitor(QObject):
         self._panel.set_batch_running(False)
         state = "cancelled after" if summary.cancelled else "done:"
         failed = f", {summary.failed} failed" if summary.failed else ""
-        self._window.statusBar().showMessage(f"Detection of labelled images {state} {summary.done} of {summary.total}{failed}", 8000)
+        self._session.show_message(f"Detection of labelled images {state} {summary.done} of {summary.total}{failed}", 8000)
         if not self._closed:
             self.recompute()
 
@@ -580,18 +545,14 @@ class QualityMonitor(QObject):
             order = {key: row for row, key in enumerate(self._paths)}
             self._labels = dict(sorted(self._labels.items(), key=lambda kv: order.get(kv[0], len(order))))
         if errors:
-            self._window.statusBar().showMessage(f"Quality: {len(errors)} label file(s) unreadable, e.g. {errors[0]}", 8000)
+            self._session.show_message(f"Quality: {len(errors)} label file(s) unreadable, e.g. {errors[0]}", 8000)
         self.labels_loaded.emit(len(self._labels))
         self.schedule()
 
     def _on_labels_failed(self, worker: Worker, _error: BaseException) -> None:
         self._label_jobs.discard(worker)  # cancelled by a newer list, or unreadable: keep what we have
 
-    def _on_document(self, document: Any) -> None:
-        if document is not None:
-            document.dirty_changed.connect(partial(self._on_dirty, document.image_path))
-
-    def _on_dirty(self, image_path: str, dirty: bool) -> None:
+    def _on_dirty(self, image_path: Path, dirty: bool) -> None:
         key = self._by_abspath.get(os.path.abspath(image_path))
         if not dirty and key is not None:
             self.reload_labels([self._paths[key]])  # saved (or back to the saved state)

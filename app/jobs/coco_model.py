@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QProcess, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -38,9 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.jobs.cli_process import cli_process
-
-if TYPE_CHECKING:
-    from app.window.main_window import MainWindow
+from app.session import Session
 
 # model.tf.presets.PRESETS (not importable here: the app never imports model.tf)
 PRESETS = {
@@ -179,17 +176,27 @@ class CocoModelDialog(QDialog):
 
 
 class CocoModelGetter(QObject):
-    """Model › Get a COCO Model… in ``window``: the dialog, the export process, its progress
-    dialog, then loading the model. Signals ``started(QProcess)`` and ``ended(state,
+    """Model › Get a COCO Model… for ``session``: the dialog, the export process, its progress
+    dialog, then asking the session to load the model (dialogs are children of
+    ``parent_widget``). Signals ``started(QProcess)`` and ``ended(state,
     detail)``: ``"succeeded"`` (the model's Path), ``"cancelled"`` or ``"failed"`` (the
     message shown)."""
 
     started = Signal(object)
     ended = Signal(str, object)
 
-    def __init__(self, window: MainWindow, *, command_builder: CommandBuilder = export_command, out_folder: Path | None = None) -> None:
-        super().__init__(window)
-        self._window = window
+    def __init__(
+        self,
+        session: Session,
+        *,
+        parent_widget: QWidget | None = None,
+        command_builder: CommandBuilder = export_command,
+        out_folder: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._window = parent_widget
         self.command_builder = command_builder
         self.out_folder = out_folder or default_models_folder()
         self.dialog: CocoModelDialog | None = None
@@ -203,7 +210,7 @@ class CocoModelGetter(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._update_progress)
-        self.action = QAction("Get a &COCO Model…", window)
+        self.action = QAction("Get a &COCO Model…", parent_widget or self)
         self.action.setStatusTip("export a COCO-pretrained RetinaNet (80 classes) and load it")
         self.action.triggered.connect(self.open_dialog)
 
@@ -298,7 +305,7 @@ class CocoModelGetter(QObject):
             self.progress_dialog = None
         if state == "succeeded":
             self._status(f"COCO model written to {detail}; loading it")
-            self._window.open_model(Path(str(detail)))
+            self._session.request_model(Path(str(detail)))
         elif state == "cancelled":
             self._status("COCO model export cancelled")
         else:
@@ -312,7 +319,7 @@ class CocoModelGetter(QObject):
         self.ended.emit(state, detail)
 
     def _status(self, text: str) -> None:
-        self._window.statusBar().showMessage(text, 10000)
+        self._session.show_message(text, 10000)
 
 
 __all__ = [

@@ -11,7 +11,7 @@ Training runs as ``python -m model.cli train … --progress-json`` in a :class:`
 (the app never imports TensorFlow); each stdout line is a JSON step record that drives a
 progress dialog. Cancel kills the process: the run folder keeps its last epoch's
 checkpoint, and starting a fine-tune into the same output folder resumes from it. On
-success the window is asked to load ``RUN/model.onnx``. The command is built by an
+success the session is asked to load ``RUN/model.onnx``. The command is built by an
 injectable function (:func:`train_command`) so tests can run a fake trainer.
 """
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QProcess, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -63,11 +63,9 @@ from app.jobs.finetune_run import (  # re-exported: the fine-tune API in one pla
     run_training_defaults,
     train_command,
 )
+from app.session import Session
 from model.errors import StudioError
 from model.labels import FORMATS
-
-if TYPE_CHECKING:
-    from app.window.main_window import MainWindow
 
 STDERR_LINES = 40
 
@@ -297,17 +295,29 @@ class FinetuneDialog(QDialog):
 # Window glue
 # --------------------------------------------------------------------------------------
 class FineTuner(QObject):
-    """Model › Fine-tune on Saved Labels… in ``window``: the dialog, the training process,
-    its progress dialog, and "load the new model?". ``command_builder`` makes the argv
-    (default :func:`train_command`). Signals ``started(TrainingProcess)`` and
-    ``ended(state, detail)`` (see :class:`TrainingProcess`)."""
+    """Model › Fine-tune on Saved Labels… for ``session``: the dialog, the training process,
+    its progress dialog, and "load the new model?" (asked of the session). ``confirm_leave``
+    saves (or not) unsaved labels first and says whether to go on; dialogs are children of
+    ``parent_widget``. ``command_builder`` makes the argv (default :func:`train_command`).
+    Signals ``started(TrainingProcess)`` and ``ended(state, detail)`` (see
+    :class:`TrainingProcess`)."""
 
     started = Signal(object)
     ended = Signal(str, object)
 
-    def __init__(self, window: MainWindow, *, command_builder: CommandBuilder = train_command) -> None:
-        super().__init__(window)
-        self._window = window
+    def __init__(
+        self,
+        session: Session,
+        *,
+        confirm_leave: Callable[[], bool] = lambda: True,
+        parent_widget: QWidget | None = None,
+        command_builder: CommandBuilder = train_command,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._session = session
+        self._confirm_leave = confirm_leave
+        self._window = parent_widget
         self.command_builder = command_builder
         self.dialog: FinetuneDialog | None = None
         self.last_verdict: FinetuneVerdict | None = None  # of the last finished fine-tune
@@ -318,23 +328,20 @@ class FineTuner(QObject):
         self._first_step = 0
         self._last_val_ap50: float | None = None
         self._resumable: FinetuneSettings | None = None  # a cancelled run with a checkpoint
-        self.action = QAction("&Fine-tune on Saved Labels…", window)
+        self.action = QAction("&Fine-tune on Saved Labels…", parent_widget or self)
         self.action.setStatusTip("train from the current model on the saved labels of this folder (in the background)")
         self.action.triggered.connect(self.open_dialog)
 
     def data_folder(self) -> Path | None:
         """The folder of the shown image (else of the first open image)."""
-        current = self._window.current_path()
-        paths = self._window.image_list.model.paths()
-        if current is not None:
-            return Path(current).absolute().parent
-        return Path(paths[0]).absolute().parent if paths else None
+        folder = self._session.image_folder()
+        return folder.absolute() if folder is not None else None
 
     def open_dialog(self) -> FinetuneDialog | None:
         """Show the fine-tune dialog (non-blocking; OK starts training). None when there
         is nothing to fine-tune (a message says why)."""
         window = self._window
-        detector = window.controller.detector
+        model = self._session.model
         folder = self.data_folder()
         if self.process is not None and self.process.is_running():
             self._status("A fine-tune is already running")
@@ -342,28 +349,28 @@ class FineTuner(QObject):
                 self.progress_dialog.show()
                 self.progress_dialog.raise_()
             return None
-        if detector is None or folder is None:
+        if model is None or folder is None:
             QMessageBox.information(window, "Fine-tune", "Open a model and a folder of labelled images first.")
             return None
-        if not window.annotation.confirm_leave():  # unsaved labels: save them (or not) first
+        if not self._confirm_leave():  # unsaved labels: save them (or not) first
             return None
-        fmt = window.annotation.label_format
-        labels_dir = window.annotation.label_dir(folder)
+        fmt = self._session.label_format
+        labels_dir = self._session.label_dir_for(folder)
         labelled = self._count_labelled(folder, fmt, labels_dir)
         if labelled == 0:
             QMessageBox.information(window, "Fine-tune", f"{folder} has no saved labels ({fmt.upper()}) to train on.")
             return None
-        model_path = Path(window.controller.model_path or detector.contract.path)
-        source = find_source_run(model_path, detector.contract.provenance)
-        if source is None and preset_of(detector.contract.provenance):  # a COCO model: start from its preset
-            source = Path(preset_of(detector.contract.provenance))
+        contract = model.contract
+        source = find_source_run(model.path, contract.provenance)
+        if source is None and preset_of(contract.provenance):  # a COCO model: start from its preset
+            source = Path(preset_of(contract.provenance))
         defaults = run_training_defaults(source)
         base = FinetuneSettings(
             data=folder,
             fmt=fmt,
             out=default_output_folder(folder),
             init_from=source or Path(),
-            size=defaults.get("size", detector.contract.default_size),
+            size=defaults.get("size", contract.default_size),
             batch=defaults.get("batch", 8),
             labels=labels_dir,
         )
@@ -455,7 +462,7 @@ class FineTuner(QObject):
                     buttons.Yes,
                 )
                 if answer == buttons.Yes:
-                    window.open_model(model)
+                    self._session.request_model(model)
         elif state == "cancelled":
             epochs = finished_epochs(Path(str(detail)))
             if epochs is None:
@@ -504,7 +511,7 @@ class FineTuner(QObject):
         return sum(1 for image in images if label_format.label_path_for(image, labels_dir).is_file())
 
     def _status(self, text: str) -> None:
-        self._window.statusBar().showMessage(text, 10000)
+        self._session.show_message(text, 10000)
 
 
 __all__ = [

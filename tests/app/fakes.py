@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QGraphicsScene, QGraphicsView
 
+from app.canvas.view import Canvas
 from app.jobs.detection import InferenceBackend
 from model.anchors import anchor_offsets
 from model.contract import ModelContract, PyramidLevel
@@ -186,59 +185,36 @@ def fake_backend() -> InferenceBackend:
 # --------------------------------------------------------------------------------------
 # Canvas
 # --------------------------------------------------------------------------------------
-class StubCanvas(QGraphicsView):
-    """Minimal implementation of the part of app.canvas.view.Canvas the window uses (for when
-    app.canvas.view cannot be imported)."""
-
-    mouse_moved = Signal(float, float)
-    detection_selected = Signal(int)
+class RecordingCanvas(Canvas):
+    """The real canvas plus a log of what it was given to show: images, overlays,
+    highlights, and the detections of the documents it shows (they reach it only through
+    the document)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.setScene(QGraphicsScene(self))
-
-    def set_image(self, image: QImage | None) -> None: ...
-    def set_detections(self, detections: Any, class_names: Sequence[str], *, model_name: str = "", model_id: str = "") -> None: ...
-    def set_document(self, document: Any) -> None: ...
-    def set_overlay(self, image: QImage | None, *, opacity: float = 0.5) -> None: ...
-    def highlight_rect(self, rect: Box | None) -> None: ...
-    def zoom_fit(self) -> None: ...
-    def zoom_actual(self) -> None: ...
-    def zoom_in(self) -> None: ...
-    def zoom_out(self) -> None: ...
-
-
-def _canvas_base() -> type:
-    try:
-        from app.canvas.view import Canvas
-    except ImportError:
-        return StubCanvas
-    return Canvas
-
-
-class RecordingCanvas(_canvas_base()):  # type: ignore[misc]
-    """The real canvas (or the stub) plus a log of what the window told it to show."""
-
-    def __init__(self) -> None:
-        super().__init__()
         self.image: QImage | None = None
         self.detections: Any = None
         self.overlay: tuple[QImage | None, float] = (None, 0.0)
         self.highlight: Box | None = None
-        # (marker of the image on screen, marker the detections came from) per call
+        # (marker of the image on screen, marker the detections came from) per change
         self.detection_log: list[tuple[int | None, int | None]] = []
+        super().__init__()
 
     def set_image(self, image: QImage | None) -> None:
         self.image = image
         super().set_image(image)
 
-    def set_detections(self, detections: Any, class_names: Sequence[str], **kwargs: Any) -> None:
+    def set_document(self, document: Any) -> None:
+        super().set_document(document)
+        self.document().detections_changed.connect(self._record_detections)
+        self._record_detections()
+
+    def _record_detections(self) -> None:
+        detections = self.document().detections
         self.detections = detections
         if detections is not None and len(detections):
             shown = image_marker(self.image) if self.image is not None and not self.image.isNull() else None
             source = round(float(np.min(detections.boxes[:, 0])))
             self.detection_log.append((shown, source))
-        super().set_detections(detections, class_names, **kwargs)
 
     def set_overlay(self, image: QImage | None, *, opacity: float = 0.5, **kwargs: Any) -> None:
         self.overlay = (image, opacity)

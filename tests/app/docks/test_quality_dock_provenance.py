@@ -56,7 +56,7 @@ def test_the_dock_leaves_out_the_models_own_unedited_labels(qtbot, make_window, 
     wait_for(qtbot, window, num_images=1, left_out_images=1)
 
     # the user decides img_0's dog is a bird: that label is verified now, the cat is not
-    document = window.annotation.session.current
+    document = window.session.document
     document.relabel([1], "bird")
     assert window.annotation.save()
     wait_for(qtbot, window, num_images=2, left_out_images=0, ignored_labels=1)

@@ -123,7 +123,7 @@ def test_saving_labels_in_the_app_updates_the_numbers(qtbot, make_window, image_
     assert (report.num_images, report.left_out_images, report.left_out_labels) == (0, 1, 2)
     assert shown(window) == ("–", "–")
 
-    document = window.annotation.session.current
+    document = window.session.document
     document.set_boxes([1], [(12, 100, 72, 160)])  # the dog, moved 2 px: verified
     with qtbot.waitSignal(window.quality.report_ready, timeout=5000):
         assert window.annotation.save()

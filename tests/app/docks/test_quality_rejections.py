@@ -115,7 +115,7 @@ def test_the_dock_counts_a_reviewed_image_and_another_run_shows_the_rejected_det
         with qtbot.waitSignal(window.controller.output_ready, timeout=5000):
             window.open_paths([image_folder])  # img_0 is shown: cat 0.90 and dog 0.60
     panel = window.quality_panel
-    document = window.annotation.session.current
+    document = window.session.document
     assert document.visible_detection_indices() == [0, 1]
     assert [document.detection_name(i) for i in (0, 1)] == ["cat", "dog"]
 
@@ -136,8 +136,8 @@ def test_the_dock_counts_a_reviewed_image_and_another_run_shows_the_rejected_det
 
     # another run, also called model.onnx: run 1's rejection does not hide its dog
     load_model(qtbot, window, run2)
-    qtbot.waitUntil(lambda: window.annotation.session.current.model_id == model_fingerprint(run2), timeout=5000)
-    document = window.annotation.session.current
+    qtbot.waitUntil(lambda: window.session.document.model_id == model_fingerprint(run2), timeout=5000)
+    document = window.session.document
     assert [document.detection_name(i) for i in document.visible_detection_indices()] == ["dog"]  # the cat is a label
     detect_labelled(qtbot, window)
     wait_for(qtbot, window, num_images=1, reviewed_images=0, num_labels=1)

@@ -146,7 +146,7 @@ def test_progress_dialog_follows_steps_and_cancel_kills_the_trainer(
     assert window.finetuner.progress_dialog is None
     assert not (process.out / EXPORTED_MODEL).exists() and questions == []
     assert "nothing to resume" in window.statusBar().currentMessage()  # the fake wrote no checkpoint
-    window.detect()  # the app carries on
+    window.action("detect").trigger()  # the app carries on
     assert window.controller.detector is not None
 
 

@@ -146,7 +146,7 @@ def test_the_quality_dock_counts_an_image_reviewed_by_deleting(qtbot, make_windo
     with qtbot.waitSignal(window.quality.labels_loaded, timeout=5000):
         with qtbot.waitSignal(window.controller.output_ready, timeout=5000):
             window.open_paths([image_folder])  # img_0 is shown: cat 0.90 and dog 0.60
-    document = window.annotation.session.current
+    document = window.session.document
     size = window.controller.inference_size
     assert document.detection_size == size
 
@@ -168,7 +168,7 @@ def test_the_quality_dock_counts_an_image_reviewed_by_deleting(qtbot, make_windo
     combo = window.nms_panel.size_combo
     with qtbot.waitSignal(window.controller.output_ready, timeout=5000):
         combo.setCurrentIndex(combo.findData(512))
-    document = window.annotation.session.current
+    document = window.session.document
     assert document.detection_size == 512
     assert record["anchor_id"] not in np.asarray(document.detections.anchor_ids).tolist()
     assert document.visible_detection_indices() == []

@@ -17,11 +17,19 @@ from model.postprocess import PostProcessor
 # 0.45, dog 0.35, cat 0.20, bird 0.10 (tests/app/fakes.py PLANTED).
 
 
+def changes(window: MainWindow) -> list[PostProcessor]:
+    """What the session's ``post_processor_changed`` emits from now on (synchronously)."""
+    seen: list[PostProcessor] = []
+    window.session.post_processor_changed.connect(seen.append)
+    return seen
+
+
 def set_in_the_dock(qtbot, window: MainWindow, post_processor: PostProcessor) -> None:  # noqa: ANN001
+    seen = changes(window)
     with qtbot.waitSignal(window.quality.report_ready, timeout=3000):
-        with qtbot.waitSignal(window.post_processor_changed, timeout=3000) as blocker:
-            window.nms_panel.set_settings(post_processor)
-    assert blocker.args == [post_processor]
+        window.nms_panel.set_settings(post_processor)
+    assert seen == [post_processor]
+    window.session.post_processor_changed.disconnect(seen.append)
 
 
 def assert_shown_by(window: MainWindow, post_processor: PostProcessor) -> None:
@@ -67,16 +75,15 @@ def test_the_dock_edits_only_what_the_user_touched(qtbot, make_window, image_fol
     with qtbot.waitSignal(window.controller.output_ready, timeout=5000):
         window.open_paths([image_folder])
     before = window.post_processor
-    with qtbot.waitSignal(window.post_processor_changed) as blocker:
-        window.nms_panel.iou_slider.setValue(80)
-    assert blocker.args[0] == before.with_(iou_thresh=0.8) == window.post_processor
+    seen = changes(window)
+    window.nms_panel.iou_slider.setValue(80)
+    assert seen == [before.with_(iou_thresh=0.8)] and seen[-1] == window.post_processor
     assert_shown_by(window, window.post_processor)
-    with qtbot.waitSignal(window.post_processor_changed) as blocker:
-        window.nms_panel.class_list.item(2).setCheckState(Qt.CheckState.Unchecked)
-    assert blocker.args[0] == before.with_(iou_thresh=0.8, class_ids=frozenset({0, 1}))
+    window.nms_panel.class_list.item(2).setCheckState(Qt.CheckState.Unchecked)
+    assert seen[-1] == before.with_(iou_thresh=0.8, class_ids=frozenset({0, 1}))
     assert_shown_by(window, window.post_processor)
-    # Accept All takes the threshold from the window's current post-processor as well
-    with qtbot.waitSignal(window.post_processor_changed):
-        window.nms_panel.score_slider.setValue(50)
+    # Accept All takes the threshold from the session's current post-processor as well
+    window.nms_panel.score_slider.setValue(50)
+    assert seen[-1].score_thresh == 0.5 and len(seen) == 3
     assert window.annotation.accept_all_detections() == 2  # cat 0.90, dog 0.60 (no bird: filtered out anyway)
     assert window.annotation.save()  # nothing unsaved when the window closes
