@@ -46,7 +46,9 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from app.common.worker import JobCancelled, Worker
 from app.docks.quality_panel import QualityPanel
 from app.jobs.detection import BatchSummary, CacheKey, DetectionResult
-from app.labelling.document import DetectionKey, match_rejections, rejections_of, saved_provenance_and_rejections
+from app.labelling.detections import match_rejections, rejections_of
+from app.labelling.entries import DetectionKey
+from app.labelling.label_files import saved_provenance_and_rejections
 from model.errors import StudioError
 from model.labels import ImageLabels
 from model.postprocess import Candidates, Detections, PostProcessor
