@@ -14,10 +14,10 @@ unedited are not evidence: an image with nothing else is left out, unless the us
 some of this model's detections there (or deleted such a label, which rejects its
 detection), and such labels in counted images are ignored; a rejected detection the model
 still produces is a false positive (``model.quality``'s rule). Which detection a rejection
-is follows ``app.labelling.document.match_rejections``: by anchor at the inference size it was made
+is follows ``app.labelling.detections.match_rejections``: by anchor at the inference size it was made
 at, by box at another size. The saved labels' provenance and the rejected detections come
 from the sidecars, read with
-the labels (``app.labelling.document.saved_provenance_and_rejections``); the model is known by its
+the labels (``app.labelling.label_files.saved_provenance_and_rejections``); the model is known by its
 fingerprint (``model.quality.model_fingerprint``, computed on a worker when a model loads)
 and, for records without one, its file name.
 
@@ -46,7 +46,9 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 from app.common.worker import JobCancelled, NewestOnly, Worker
 from app.docks.quality_panel import QualityPanel
 from app.jobs.detection import BatchSummary, CacheKey, DetectionController, DetectionResult
-from app.labelling.document import DetectionKey, match_rejections, rejections_of, saved_provenance_and_rejections
+from app.labelling.detections import match_rejections, rejections_of
+from app.labelling.entries import DetectionKey
+from app.labelling.label_files import saved_provenance_and_rejections
 from app.session import Session
 from model.errors import StudioError
 from model.labels import ImageLabels
@@ -159,7 +161,7 @@ def image_comparison(
     they are left out). ``model_output`` (G,) bool: the labels that are this model's
     unedited detections (``SavedLabels.model_output``); ``rejected``: its detections the
     user rejected here (``SavedLabels.rejected_by_model``), matched to ``detections`` by
-    ``app.labelling.document.match_rejections``."""
+    ``app.labelling.detections.match_rejections``."""
     ids, known = label_class_ids(saved.names, class_names)
     det_is_rejected = match_rejections(rejected, detections, size=size) if rejected else None
     comparison = ImageComparison(

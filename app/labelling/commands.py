@@ -2,7 +2,9 @@
 
 Commands hold full before/after copies of the entries they touch, so undo restores the
 exact previous geometry, class and provenance (boxes are xyxy in original-image pixels).
-They change the document only through its ``raw_*`` methods, which exist for them.
+They change the document only through its ``raw_*`` methods, which exist for them: a
+command sees the document as an :class:`EditTarget` (what
+:class:`app.labelling.document.LabelDocument` provides), so this module sits below it.
 A mouse drag is one command, pushed on release.
 """
 
@@ -10,18 +12,62 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtGui import QUndoCommand
 
-if TYPE_CHECKING:
-    from app.labelling.document import DetectionKey, LabelDocument, LabelEntry
+from app.labelling.entries import DetectionKey, LabelEntry
+
+__all__ = [
+    "AcceptDetections",
+    "AddLabels",
+    "EditTarget",
+    "MoveResizeLabels",
+    "RejectDetections",
+    "RelabelLabels",
+    "RemoveLabels",
+    "ReplaceAllLabels",
+    "ReplaceLabels",
+    "SetDifficult",
+    "SetVerified",
+    "set_difficult",
+]
+
+
+class EditTarget(Protocol):
+    """The document as the commands see it: its label state, its undo stack, and the
+    ``raw_*`` mutators that exist for the commands (no undo, no dirty tracking)."""
+
+    @property
+    def verified(self) -> bool: ...
+
+    def label_count(self) -> int: ...
+
+    def entry(self, row: int) -> LabelEntry: ...
+
+    def entries(self) -> list[LabelEntry]: ...
+
+    def rejected_keys(self) -> frozenset[DetectionKey]: ...
+
+    def push(self, command: QUndoCommand) -> None: ...
+
+    def raw_insert(self, rows: Sequence[int], entries: Sequence[LabelEntry]) -> None: ...
+
+    def raw_remove(self, rows: Sequence[int]) -> None: ...
+
+    def raw_replace(self, rows: Sequence[int], entries: Sequence[LabelEntry]) -> None: ...
+
+    def raw_set_rejected(self, keys: frozenset[DetectionKey]) -> None: ...
+
+    def raw_set_state(self, entries: Sequence[LabelEntry], rejected: frozenset[DetectionKey]) -> None: ...
+
+    def raw_set_verified(self, verified: bool) -> None: ...
 
 
 class AddLabels(QUndoCommand):
     """Append ``entries`` after the existing labels (draw, duplicate, paste)."""
 
-    def __init__(self, document: LabelDocument, entries: Sequence[LabelEntry], *, text: str = "Add Box") -> None:
+    def __init__(self, document: EditTarget, entries: Sequence[LabelEntry], *, text: str = "Add Box") -> None:
         super().__init__(text)
         self._document = document
         self._entries = list(entries)
@@ -39,7 +85,7 @@ class AddLabels(QUndoCommand):
 class AcceptDetections(AddLabels):
     """Turn detections into labels (provenance: accepted from a model)."""
 
-    def __init__(self, document: LabelDocument, entries: Sequence[LabelEntry], *, text: str | None = None) -> None:
+    def __init__(self, document: EditTarget, entries: Sequence[LabelEntry], *, text: str | None = None) -> None:
         n = len(entries)
         super().__init__(document, entries, text=text or ("Accept Detection" if n == 1 else f"Accept {n} Detections"))
 
@@ -51,7 +97,7 @@ class RemoveLabels(QUndoCommand):
 
     def __init__(
         self,
-        document: LabelDocument,
+        document: EditTarget,
         rows: Iterable[int],
         *,
         rejected: Iterable[DetectionKey] = (),
@@ -80,7 +126,7 @@ class ReplaceLabels(QUndoCommand):
     """Replace the entries at ``rows`` by ``new_entries`` (same count, same rows)."""
 
     def __init__(
-        self, document: LabelDocument, rows: Sequence[int], new_entries: Sequence[LabelEntry], *, text: str
+        self, document: EditTarget, rows: Sequence[int], new_entries: Sequence[LabelEntry], *, text: str
     ) -> None:
         super().__init__(text)
         if len(rows) != len(new_entries):
@@ -102,7 +148,7 @@ class MoveResizeLabels(ReplaceLabels):
 
     def __init__(
         self,
-        document: LabelDocument,
+        document: EditTarget,
         rows: Sequence[int],
         boxes: Sequence[tuple[float, float, float, float]],
         *,
@@ -115,7 +161,7 @@ class MoveResizeLabels(ReplaceLabels):
 class RelabelLabels(ReplaceLabels):
     """Give the labels at ``rows`` the class ``name``."""
 
-    def __init__(self, document: LabelDocument, rows: Sequence[int], name: str) -> None:
+    def __init__(self, document: EditTarget, rows: Sequence[int], name: str) -> None:
         entries = [document.entry(r).with_name(name) for r in rows]
         super().__init__(document, rows, entries, text=f"Relabel as {name!r}")
 
@@ -125,7 +171,7 @@ class SetDifficult(ReplaceLabels):
     and provenance unchanged: the flag is a judgement about the object, not an edit of the
     detection)."""
 
-    def __init__(self, document: LabelDocument, rows: Sequence[int], difficult: bool) -> None:
+    def __init__(self, document: EditTarget, rows: Sequence[int], difficult: bool) -> None:
         entries = [_with_difficult(document.entry(r), difficult) for r in rows]
         n = len(rows)
         what = "Box" if n == 1 else f"{n} Boxes"
@@ -136,7 +182,7 @@ def _with_difficult(entry: LabelEntry, difficult: bool) -> LabelEntry:
     return dataclasses.replace(entry, label=dataclasses.replace(entry.label, difficult=bool(difficult)))
 
 
-def set_difficult(document: LabelDocument, rows: Iterable[int], difficult: bool) -> bool:
+def set_difficult(document: EditTarget, rows: Iterable[int], difficult: bool) -> bool:
     """Push one :class:`SetDifficult` for the labels at ``rows`` whose flag differs;
     returns whether anything changed."""
     rows = [r for r in sorted(set(rows)) if 0 <= r < document.label_count() and document.entry(r).label.difficult != difficult]
@@ -149,7 +195,7 @@ class RejectDetections(QUndoCommand):
     """Hide detections (by their stable key) for this image."""
 
     def __init__(
-        self, document: LabelDocument, keys: Iterable[DetectionKey], *, text: str = "Reject Detection"
+        self, document: EditTarget, keys: Iterable[DetectionKey], *, text: str = "Reject Detection"
     ) -> None:
         super().__init__(text)
         self._document = document
@@ -166,7 +212,7 @@ class RejectDetections(QUndoCommand):
 class SetVerified(QUndoCommand):
     """Mark the image verified or not (LabelImg's Space)."""
 
-    def __init__(self, document: LabelDocument, verified: bool) -> None:
+    def __init__(self, document: EditTarget, verified: bool) -> None:
         super().__init__("Verify Image" if verified else "Unverify Image")
         self._document = document
         self._before = document.verified
@@ -184,7 +230,7 @@ class ReplaceAllLabels(QUndoCommand):
 
     def __init__(
         self,
-        document: LabelDocument,
+        document: EditTarget,
         entries: Sequence[LabelEntry],
         rejected: Iterable[DetectionKey],
         *,

@@ -30,7 +30,8 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtGui import QImage, QUndoGroup
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from app.labelling.document import LabelDocument, ProjectClasses, state_from_json
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.entries import state_from_json
 from model.errors import LabelFormatError, LabelWriteError
 from model.labels import FORMATS, Label, atomic_write_bytes, get_format
 
@@ -81,7 +82,7 @@ class Journal:
         return result
 
     def pending_state(self, image_path: str | Path) -> dict[str, Any] | None:
-        """The full last recorded state of ``image_path`` (see app.labelling.document.state_to_json),
+        """The full last recorded state of ``image_path`` (see app.labelling.entries.state_to_json),
         or None when it has no unsaved edits."""
         return self._pending.get(os.path.abspath(os.fspath(image_path)))
 

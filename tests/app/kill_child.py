@@ -24,7 +24,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from app.labelling.commands import ReplaceAllLabels  # noqa: E402
-from app.labelling.document import LabelDocument, LabelEntry, ProjectClasses, Provenance  # noqa: E402
+from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.entries import LabelEntry, Provenance  # noqa: E402
 from app.labelling.journal import Journal  # noqa: E402
 from model.labels import Label  # noqa: E402
 

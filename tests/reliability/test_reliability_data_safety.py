@@ -18,8 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.labelling.document import LabelDocument, ProjectClasses, sidecar_path, state_from_json, state_to_json
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.entries import state_from_json, state_to_json
 from app.labelling.journal import Journal
+from app.labelling.label_files import sidecar_path
 from model.errors import LabelWriteError
 from model.labels import ImageLabels, Label, atomic_write_bytes, read_voc, write_voc
 

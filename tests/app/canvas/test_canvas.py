@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.canvas.items import DetectionItem  # noqa: E402
 from app.canvas.view import Canvas  # noqa: E402
-from app.labelling.document import DRAWN, MODEL, LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.entries import DRAWN, MODEL  # noqa: E402
 from model.labels import Label  # noqa: E402
 from model.postprocess import Detections  # noqa: E402
 

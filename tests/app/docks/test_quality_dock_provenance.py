@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.labelling.document import sidecar_path
+from app.labelling.label_files import sidecar_path
 from app.window.main_window import MainWindow
 from model.labels import ImageLabels, Label, write_voc
 from model.quality import model_fingerprint

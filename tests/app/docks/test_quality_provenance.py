@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from app.labelling.document import LabelDocument, sidecar_path
+from app.labelling.document import LabelDocument
+from app.labelling.label_files import sidecar_path
 from model.labels import ImageLabels, Label, write_voc
 from model.quality import QualityReport, model_fingerprint
 from tests.app.provenance_fakes import CAT, DETECTIONS, DOG, NAMES, SIZE, evaluate_saved, write_blank_image, write_two_runs

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from app.docks.quality_panel import model_output_text
-from app.labelling.document import LabelDocument, ProjectClasses, sidecar_path
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.label_files import sidecar_path
 from app.window.main_window import MainWindow
 from model.quality import QualityReport, model_fingerprint
 from tests.app.provenance_fakes import (

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.labelling.document import LabelDocument, ProjectClasses, sidecar_path
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.label_files import sidecar_path
 from model.quality import model_fingerprint
 from tests.app.provenance_fakes import DETECTIONS, NAMES, SIZE, write_blank_image, write_two_runs
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from app.docks.quality_monitor import image_comparison, read_labels_with_provenance
-from app.labelling.document import LabelDocument, ProjectClasses, sidecar_path
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.label_files import sidecar_path
 from model.postprocess import Detections
 from model.quality import QualityReport, compare, model_fingerprint
 

@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
 from app.common.settings import Settings
 from app.common.shortcuts_dialog import ShortcutsDialog, command_name, key_text
-from app.labelling.document import MODEL, LabelDocument
+from app.labelling.document import LabelDocument
+from app.labelling.entries import MODEL
 from app.window.main_window import MainWindow
 from model.labels import Label, label_path_for, load_dataset
 

@@ -13,7 +13,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.canvas.view import Canvas
-from app.labelling.document import UNKNOWN_ANCHOR, LabelDocument, ProjectClasses, sidecar_path
+from app.labelling.detections import UNKNOWN_ANCHOR
+from app.labelling.document import LabelDocument, ProjectClasses
+from app.labelling.label_files import sidecar_path
 from app.window.main_window import MainWindow
 from model.postprocess import Detections
 from model.quality import model_fingerprint

@@ -12,14 +12,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from app.labelling.document import (  # noqa: E402
-    DRAWN,
-    FILE,
-    MODEL,
-    LabelDocument,
-    ProjectClasses,
-    sidecar_path,
-)
+from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.entries import DRAWN, FILE, MODEL  # noqa: E402
+from app.labelling.label_files import sidecar_path  # noqa: E402
 from model.errors import LabelFormatError, LabelWriteError  # noqa: E402
 from model.labels import Label, label_path_for, read_classes_txt, read_coco, read_voc, read_yolo  # noqa: E402
 from model.postprocess import Detections  # noqa: E402

@@ -16,7 +16,8 @@ import pytest  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "model" / "labels"))
 from tsv_format import TSV  # noqa: E402
 
-from app.labelling.document import DRAWN, FILE, LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
+from app.labelling.entries import DRAWN, FILE  # noqa: E402
 from app.labelling.journal import LabelSession  # noqa: E402
 from model.labels import LabelFormat  # noqa: E402
 from model.labels.registry import registered  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from app.labelling.document import sidecar_path  # noqa: E402
+from app.labelling.label_files import sidecar_path  # noqa: E402
 from model.labels import Label, label_path_for, read_classes_txt, read_coco, read_voc, read_yolo  # noqa: E402
 from tests.app.kill_child import SIZE, Zygote, generation_labels  # noqa: E402
 
