@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -230,8 +230,12 @@ class Session:
         return self._label_dirs.get(os.path.abspath(image_folder))
 
     def set_label_dir(self, image_folder: str | Path, label_dir: str | Path | None) -> None:
+        """Labels of ``image_folder`` in ``label_dir``; None or the image folder itself: next
+        to the images."""
         key = os.path.abspath(image_folder)
-        new = Path(label_dir) if label_dir is not None else None
+        new = Path(os.path.abspath(label_dir)) if label_dir is not None else None
+        if new is not None and str(new) == key:
+            new = None
         if self._label_dirs.get(key) == new:
             return
         if new is None:
@@ -239,12 +243,6 @@ class Session:
         else:
             self._label_dirs[key] = new
         self.label_dirs_changed.emit(self.label_dirs)
-
-    def set_label_dirs(self, label_dirs: Mapping[str, Path]) -> None:
-        new = {os.path.abspath(k): Path(v) for k, v in label_dirs.items()}
-        if new != self._label_dirs:
-            self._label_dirs = new
-            self.label_dirs_changed.emit(self.label_dirs)
 
     @property
     def autosave(self) -> bool:

@@ -41,7 +41,7 @@ from app.common.shortcuts_dialog import COMMAND_PROPERTY, ShortcutsDialog
 from app.labelling.class_list import find_class_lists
 from app.labelling.document import LabelDocument, ProjectClasses
 from app.labelling.export_runner import ExportRunner
-from app.labelling.journal import LabelSession, SavePrompt
+from app.labelling.label_session import LabelSession, SavePrompt
 from app.session import Session
 from model.errors import LabelFormatError
 from model.labels import FORMATS, get_format
@@ -92,14 +92,7 @@ class Annotator(QObject):
         self._settings = settings
         self._parent_widget = parent_widget
         self.project = ProjectClasses(parent=self)
-        self.labels = LabelSession(
-            self.project,
-            fmt=session.label_format,
-            autosave=session.autosave,
-            journal_root=journal_root,
-            ask=ask,
-            parent=parent_widget,
-        )
+        self.labels = LabelSession(self.project, session=session, journal_root=journal_root, ask=ask, parent=parent_widget)
         self._exporter = ExportRunner(self._status, parent_widget, parent=self)
         self._exporter.finished.connect(self.export_finished)
         self._exporter.failed.connect(self.export_failed)
@@ -186,7 +179,6 @@ class Annotator(QObject):
         remembered = None if os.path.abspath(target) == os.path.abspath(folder) else target
         self.labels.set_label_dir(folder, remembered)
         self._settings.set_label_dir_for(folder, remembered)
-        self._sync_label_dirs()
         document = self.labels.current
         path = self._session.current_path
         if document is not None and not document.is_dirty() and path is not None:
@@ -267,7 +259,6 @@ class Annotator(QObject):
         document.dirty_changed.connect(partial(self._session.unsaved_changed.emit, path))
         document.verified_changed.connect(partial(self._session.verified_changed.emit, path))
         self._show_detections(self._session.detections, document)
-        self._session.set_document(document)
         self._session.unsaved_changed.emit(path, document.is_dirty())  # recovered edits
         self._session.verified_changed.emit(path, document.verified)
         read, chosen = self.labels.read_format, self.labels.fmt
@@ -281,7 +272,6 @@ class Annotator(QObject):
     def close_document(self) -> None:
         """The shown image could not be shown: no document."""
         self.labels.close_current()
-        self._session.set_document(None)
 
     def _show_detections(self, detections: Detections | None, document: LabelDocument | None = None) -> None:
         """Put the session's detections on ``document`` (default: the shown one), with what
@@ -302,17 +292,12 @@ class Annotator(QObject):
 
     # ------------------------------------------------------------------ settings
     def _on_label_format(self, fmt: str) -> None:
-        self.labels.set_format(fmt)
         self._settings.label_format = fmt
         self.format_actions[fmt].setChecked(True)
 
     def _on_autosave(self, enabled: bool) -> None:
-        self.labels.autosave = enabled
         self._settings.autosave = enabled
         self.actions["autosave"].setChecked(enabled)
-
-    def _sync_label_dirs(self) -> None:
-        self._session.set_label_dirs(self.labels.label_dirs)
 
     # ------------------------------------------------------------------ actions
     def _build_actions(self) -> None:
@@ -421,7 +406,6 @@ class Annotator(QObject):
                     f"Labels of {parent.name}/ are read from and saved in {found.path} ({found.matches} label files found there; "
                     "File › Change Save Dir… to choose another folder)"
                 )
-        self._sync_label_dirs()
         if notes:
             self._status("; ".join(notes))
 

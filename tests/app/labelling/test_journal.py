@@ -16,7 +16,8 @@ from PySide6.QtGui import QImage  # noqa: E402
 import app.labelling.journal as journal_module  # noqa: E402
 from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
 from app.labelling.entries import state_to_json  # noqa: E402
-from app.labelling.journal import Journal, LabelSession  # noqa: E402
+from app.labelling.journal import Journal  # noqa: E402
+from app.labelling.label_session import LabelSession  # noqa: E402
 from model.labels import Label  # noqa: E402
 
 

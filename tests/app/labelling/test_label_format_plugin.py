@@ -18,7 +18,7 @@ from tsv_format import TSV  # noqa: E402
 
 from app.labelling.document import LabelDocument, ProjectClasses  # noqa: E402
 from app.labelling.entries import DRAWN, FILE  # noqa: E402
-from app.labelling.journal import LabelSession  # noqa: E402
+from app.labelling.label_session import LabelSession  # noqa: E402
 from model.labels import LabelFormat  # noqa: E402
 from model.labels.registry import registered  # noqa: E402
 
