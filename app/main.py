@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app import APP_NAME, DEFAULT_MODEL, ORGANIZATION, SAMPLES_DIR
+from app.common.about import APP_NAME, DEFAULT_MODEL, ORGANIZATION, SAMPLES_DIR
 
 if TYPE_CHECKING:
     from app.window.main_window import MainWindow

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
 
-from app import APP_NAME, ORGANIZATION
+from app.common.about import APP_NAME, ORGANIZATION
 from model.labels.registry import FORMATS, format_names
 
 #: Kinds of File › Recent lists and how many entries each keeps.

@@ -22,7 +22,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeySequence, QShowEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QWidget
 
-from app import APP_NAME
+from app.common.about import APP_NAME
 from app.common.settings import Settings
 from app.docks.box_list import BoxList, BoxListDock
 from app.docks.image_list import ImageListDock

@@ -44,7 +44,7 @@ def main() -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QDockWidget
 
-    from app import APP_NAME, ORGANIZATION
+    from app.common.about import APP_NAME, ORGANIZATION
 
     qt_app = QApplication(sys.argv[:1])
     qt_app.setOrganizationName(ORGANIZATION + "-screenshots")  # leave the user's settings alone

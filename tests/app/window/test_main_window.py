@@ -11,7 +11,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox
 
-from app import DEFAULT_MODEL, SAMPLES_DIR
+from app.common.about import DEFAULT_MODEL, SAMPLES_DIR
 from app.common.qt_env import APT_INSTALL_COMMAND, XCB_LIBRARIES, drop_cv2_qt_paths, xcb_problem
 from app.common.settings import Settings
 from app.window.main_window import MainWindow
