@@ -1,6 +1,10 @@
-"""GUI entry point: ``retinanet-studio [PATH ...] [--model MODEL.onnx]`` (or ``retinanet-studio gui ...``).
+"""The ``retinanet-studio`` entry point.
 
-With no arguments it opens the bundled demo model and the sample images.
+``retinanet-studio [PATH ...] [--model MODEL.onnx]`` (or ``retinanet-studio gui ...``) starts
+the desktop app; with no arguments it opens what the last session had open, else the bundled
+demo model and the sample images. ``retinanet-studio COMMAND ...`` (detect, evaluate, train,
+export, ...; ``--help`` lists them) runs the command line, :func:`model.cli.main`, which
+imports TensorFlow only inside train and export.
 """
 
 from __future__ import annotations
@@ -49,7 +53,17 @@ def open_window(args: argparse.Namespace, window: MainWindow | None = None) -> M
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from model.cli import SUBCOMMANDS, main as cli_main
+
+    if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help")):
+        return cli_main(argv)
+    return run_app(argv[1:] if argv[:1] == ["gui"] else argv)
+
+
+def run_app(argv: list[str]) -> int:
+    """Start the desktop app with ``argv`` (paths and ``--model``); returns its exit code."""
+    args = build_parser().parse_args(argv)
 
     from app.common.qt_env import prepare_qt_environment
 

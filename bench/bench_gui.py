@@ -9,8 +9,8 @@ then a table with the goals and PASS/MISS; exit code 0 when everything passes, 1
 
 1. Cold start: ``python -c <wrapper> IMAGES --model M`` in a fresh process, ``--cold-runs``
    times, under ``QT_QPA_PLATFORM=offscreen`` (and under xcb when ``DISPLAY`` is set, or on
-   a private Xvfb with ``--xvfb``). The wrapper is exactly ``python -m model.cli ARGS``
-   (``model.cli.main()``, the ``retinanet-studio`` entry) plus a hook on
+   a private Xvfb with ``--xvfb``). The wrapper is exactly the ``retinanet-studio ARGS``
+   entry (``app.main.main()``) plus a hook on
    ``app.main.open_window`` that installs an application-wide event filter: the first
    ``QEvent.Paint`` delivered to any widget of the main window starts the first frame, and
    a zero-timer posted from it fires once that whole paint pass (all widgets, backing-store
@@ -156,7 +156,7 @@ def write_images(folder: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------ 1. cold start
 
-# Runs in the child: exactly ``python -m model.cli ARGS`` plus timing hooks.
+# Runs in the child: exactly the ``retinanet-studio ARGS`` entry (app.main.main) plus timing hooks.
 CHILD_CODE = r"""
 import json, os, sys, time
 _marks = {"child_start": time.monotonic()}
@@ -232,8 +232,7 @@ def _open_window(args):
     return window
 
 _app_main.open_window = _open_window
-from model.cli import main as _cli_main
-sys.exit(_cli_main())
+sys.exit(_app_main.main())
 """
 
 

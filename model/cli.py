@@ -27,7 +27,7 @@ from pathlib import Path
 from model.config import TRAINING_DEFAULTS
 from model.errors import StudioError
 
-SUBCOMMANDS = ("detect", "inspect", "evaluate", "synth", "convert", "train", "export", "gui")
+SUBCOMMANDS = ("detect", "inspect", "evaluate", "synth", "convert", "train", "export")
 
 
 def _fail(message: object) -> int:
@@ -465,18 +465,17 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_DefaultsHelpFormatter)
         add_arguments(command)
         command.set_defaults(handler=run)
-    sub.add_parser("gui", help="the desktop app (same as no subcommand)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help"):
-        argv = ["gui", *argv]
-    if argv[0] == "gui":
-        from app.main import main as gui_main  # the one place model/ reaches into the app
-
-        return gui_main(argv[1:])
+        # model/ never imports the app: the desktop app starts from `retinanet-studio`
+        # (app.main), which hands these commands to this function.
+        build_parser().print_usage(sys.stderr)
+        print("retinanet-studio: the desktop app starts from `retinanet-studio [PATH ...]`; this module runs its commands", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
