@@ -54,7 +54,8 @@ def open_window(args: argparse.Namespace, window: MainWindow | None = None) -> M
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from model.cli import SUBCOMMANDS, main as cli_main
+    from model.cli import SUBCOMMANDS
+    from model.cli import main as cli_main
 
     if argv and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help")):
         return cli_main(argv)
