@@ -198,7 +198,6 @@ class StubCanvas(QGraphicsView):
         self.setScene(QGraphicsScene(self))
 
     def set_image(self, image: QImage | None) -> None: ...
-    def set_detections(self, detections: Any, class_names: Sequence[str], *, model_name: str = "", model_id: str = "") -> None: ...
     def set_document(self, document: Any) -> None: ...
     def set_overlay(self, image: QImage | None, *, opacity: float = 0.5) -> None: ...
     def highlight_rect(self, rect: Box | None) -> None: ...
@@ -217,7 +216,9 @@ def _canvas_base() -> type:
 
 
 class RecordingCanvas(_canvas_base()):  # type: ignore[misc]
-    """The real canvas (or the stub) plus a log of what the window told it to show."""
+    """The real canvas (or the stub) plus a log of what the window told it to show. The
+    canvas shows the detections of the document it shows, so they are recorded whenever that
+    document's detections change and whenever another document is shown."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -225,20 +226,29 @@ class RecordingCanvas(_canvas_base()):  # type: ignore[misc]
         self.detections: Any = None
         self.overlay: tuple[QImage | None, float] = (None, 0.0)
         self.highlight: Box | None = None
-        # (marker of the image on screen, marker the detections came from) per call
+        # (marker of the image on screen, marker the detections came from) per change
         self.detection_log: list[tuple[int | None, int | None]] = []
+        if hasattr(self, "document_changed"):  # the stub has no documents
+            self.document_changed.connect(self._watch)
+            self._watch(self.document())
 
     def set_image(self, image: QImage | None) -> None:
         self.image = image
         super().set_image(image)
 
-    def set_detections(self, detections: Any, class_names: Sequence[str], **kwargs: Any) -> None:
+    def _watch(self, document: Any) -> None:
+        document.detections_changed.connect(lambda: self._record(document))
+        self._record(document)
+
+    def _record(self, document: Any) -> None:
+        if document is not self.document():  # a document no longer shown
+            return
+        detections = document.detections
         self.detections = detections
         if detections is not None and len(detections):
             shown = image_marker(self.image) if self.image is not None and not self.image.isNull() else None
             source = round(float(np.min(detections.boxes[:, 0])))
             self.detection_log.append((shown, source))
-        super().set_detections(detections, class_names, **kwargs)
 
     def set_overlay(self, image: QImage | None, *, opacity: float = 0.5, **kwargs: Any) -> None:
         self.overlay = (image, opacity)
