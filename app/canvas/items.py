@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -23,18 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.common.colors import class_color
-from app.labelling.geometry import HANDLES, Box, clamp_box, drag_box, handle_points, resize_box, translate_boxes
+from app.labelling.geometry import Box, handle_points
 
 __all__ = [
-    "Box",
-    "HANDLES",
-    "class_color",
-    "clamp_box",
-    "drag_box",
-    "handle_points",
-    "resize_box",
-    "translate_boxes",
+    "Z_DETECTIONS",
+    "Z_HIGHLIGHT",
+    "Z_IMAGE",
+    "Z_LABELS",
+    "Z_OVERLAY",
+    "box_rect",
+    "rect_box",
     "LayerItem",
     "TagItem",
     "HandleItem",
@@ -43,6 +41,10 @@ __all__ = [
     "DetectionLayer",
     "ShownDetection",
 ]
+
+#: Stacking of the canvas's scene, bottom to top: photo, overlay, detections, labels, highlight.
+Z_IMAGE, Z_OVERLAY, Z_DETECTIONS, Z_LABELS, Z_HIGHLIGHT = 0.0, 1.0, 2.0, 3.0, 4.0
+
 
 def box_rect(box: Box) -> QRectF:
     """xyxy -> QRectF."""
@@ -429,14 +431,3 @@ def _longest_increasing(values: Sequence[float]) -> list[int]:
         i = before[i]
     return out[::-1]
 
-
-def smallest_containing(boxes: Iterable[tuple[int, Box]], x: float, y: float) -> int | None:
-    """Among ``(key, box)`` pairs (xyxy), the key of the smallest box containing ``(x, y)``
-    (nested boxes stay reachable); ``None`` when no box contains it."""
-    best: tuple[float, int] | None = None
-    for key, (x1, y1, x2, y2) in boxes:
-        if x1 <= x <= x2 and y1 <= y <= y2:
-            area = (x2 - x1) * (y2 - y1)
-            if best is None or area < best[0]:
-                best = (area, key)
-    return None if best is None else best[1]

@@ -117,6 +117,13 @@ def key(qtbot, canvas: Canvas, k: Qt.Key, modifier=NO_MOD) -> None:  # noqa: ANN
     qtbot.keyClick(canvas.viewport(), k, modifier)
 
 
+def show_detections(
+    canvas: Canvas, detections: Detections | None, class_names: list[str], *, model_name: str = "", model_id: str = "", size: int = 0
+) -> None:
+    """Put ``detections`` on the document the canvas shows (the canvas draws what it holds)."""
+    canvas.document().set_detections(detections, class_names=class_names, model_name=model_name, model_id=model_id, size=size)
+
+
 def boxes(document: LabelDocument) -> list[tuple[float, float, float, float]]:
     return [lab.box for lab in document.labels()]
 
@@ -380,7 +387,7 @@ def make_detections() -> Detections:
 
 
 def test_detections_are_drawn_and_clicking_one_selects_it(qtbot, canvas, document) -> None:  # noqa: ANN001
-    canvas.set_detections(make_detections(), ["cat", "dog", "bird"], model_name="m.onnx")
+    show_detections(canvas, make_detections(), ["cat", "dog", "bird"], model_name="m.onnx")
     assert sorted(canvas.detection_rects()) == [0, 1]
     with qtbot.waitSignal(canvas.detection_selected) as blocker:
         click(qtbot, canvas, 230, 200)
@@ -390,7 +397,7 @@ def test_detections_are_drawn_and_clicking_one_selects_it(qtbot, canvas, documen
 
 
 def test_double_click_accepts_and_shift_del_rejects_a_detection(qtbot, canvas, document) -> None:  # noqa: ANN001
-    canvas.set_detections(make_detections(), ["cat", "dog", "bird"], model_name="m.onnx")
+    show_detections(canvas, make_detections(), ["cat", "dog", "bird"], model_name="m.onnx")
     qtbot.mouseDClick(canvas.viewport(), LEFT, NO_MOD, vp(canvas, 50, 50))
     assert document.labels() == [Label(20.0, 21.0, 80.0, 90.0, "cat")]
     assert document.provenance(0).source == MODEL
@@ -424,10 +431,10 @@ def _sweep_detections(step: int) -> Detections:
 
 def test_a_threshold_step_reuses_the_items_of_the_detections_that_stay(qtbot, canvas, document) -> None:  # noqa: ANN001
     names = ["cat", "dog", "bird"]
-    canvas.set_detections(_sweep_detections(0), names, model_name="m.onnx")
+    show_detections(canvas, _sweep_detections(0), names, model_name="m.onnx")
     first = _drawn_detections(canvas)
     assert len(first) == 5
-    canvas.set_detections(_sweep_detections(1), names, model_name="m.onnx")  # 4 stay, 1 goes, 1 comes
+    show_detections(canvas, _sweep_detections(1), names, model_name="m.onnx")  # 4 stay, 1 goes, 1 comes
     second = _drawn_detections(canvas)
     assert len(second) == 5
     stayed = set(first) & set(second)
@@ -438,7 +445,7 @@ def test_a_threshold_step_reuses_the_items_of_the_detections_that_stay(qtbot, ca
     }
     all_items = {id(it): it for it in canvas.scene().items() if isinstance(it, DetectionItem)}  # holds them
     for step in [*range(2, 6), *range(4, -1, -1)] * 3:  # a slider dragged to and fro
-        canvas.set_detections(_sweep_detections(step), names, model_name="m.onnx")
+        show_detections(canvas, _sweep_detections(step), names, model_name="m.onnx")
         assert len(_drawn_detections(canvas)) == 5
         all_items.update((id(it), it) for it in canvas.scene().items() if isinstance(it, DetectionItem))
     assert len(all_items) <= 10  # one item per detection ever shown, not one per step
@@ -447,14 +454,14 @@ def test_a_threshold_step_reuses_the_items_of_the_detections_that_stay(qtbot, ca
     with qtbot.waitSignal(canvas.detection_selected) as blocker:
         click(qtbot, canvas, x2 - 2, y2 - 2)
     assert blocker.args == [4]
-    canvas.set_detections(None, names, model_name="m.onnx")
+    show_detections(canvas, None, names, model_name="m.onnx")
     assert canvas.detection_rects() == {} and _drawn_detections(canvas) == {}
 
 
 def test_reused_detection_items_draw_exactly_like_new_ones(qtbot, canvas, project, tmp_path: Path) -> None:  # noqa: ANN001
     names = ["cat", "dog", "bird"]
     for step in (0, 3, 1, 4, 2):
-        canvas.set_detections(_sweep_detections(step), names, model_name="m.onnx")
+        show_detections(canvas, _sweep_detections(step), names, model_name="m.onnx")
     corner = canvas.detection_rects()[2][2:]
     click(qtbot, canvas, *corner)  # a selected one is drawn thicker
     fresh_document = LabelDocument(project)
@@ -466,7 +473,7 @@ def test_reused_detection_items_draw_exactly_like_new_ones(qtbot, canvas, projec
     fresh.show()
     qtbot.waitExposed(fresh)
     fresh.zoom_actual()
-    fresh.set_detections(_sweep_detections(2), names, model_name="m.onnx")
+    show_detections(fresh, _sweep_detections(2), names, model_name="m.onnx")
     click(qtbot, fresh, *corner)
     assert fresh.selected_detection() == canvas.selected_detection() == 2
     assert canvas.viewport().grab().toImage() == fresh.viewport().grab().toImage()

@@ -16,7 +16,7 @@ from PySide6.QtTest import QTest
 from app.canvas.captions import Caption, layout_captions, overlaps
 from app.labelling.document import LabelDocument, ProjectClasses  # noqa: I001
 from model.postprocess import Detections
-from tests.app.canvas.test_canvas import HEIGHT, WIDTH, ScriptedChooser, show_canvas
+from tests.app.canvas.test_canvas import HEIGHT, WIDTH, ScriptedChooser, show_canvas, show_detections
 
 
 def _inside(rect, width: float, height: float) -> bool:  # noqa: ANN001
@@ -102,7 +102,7 @@ def test_the_canvas_shows_the_strong_caption_and_keeps_weak_ones_apart(qtbot, ca
             ((360, 0, 400, 30), 0.50, 2),  # at the top-right corner of the image
         ]
     )
-    canvas.set_detections(dets, ["circle", "square", "triangle"], model_name="m.onnx")
+    show_detections(canvas, dets, ["circle", "square", "triangle"], model_name="m.onnx")
     rects = canvas.caption_rects()
     assert ("detection", 0) in rects
     assert rects[("detection", 0)][:2] == pytest.approx((100, 100 - (rects[("detection", 0)][3] - rects[("detection", 0)][1])))
@@ -113,7 +113,7 @@ def test_the_canvas_shows_the_strong_caption_and_keeps_weak_ones_apart(qtbot, ca
 
     # a pile of weak detections on the same object: the ones with no free spot give way
     pile = _detections([((100, 100, 200, 200), 0.90, 0)] + [((100 + i, 100, 200 - i, 200), 0.3 - i / 100, 1) for i in range(12)])
-    canvas.set_detections(pile, ["circle", "square", "triangle"], model_name="m.onnx")
+    show_detections(canvas, pile, ["circle", "square", "triangle"], model_name="m.onnx")
     shown = canvas.caption_rects()
     for a, b in itertools.combinations(shown.values(), 2):
         assert not overlaps(a, b)
@@ -138,7 +138,7 @@ def test_the_canvas_shows_the_strong_caption_and_keeps_weak_ones_apart(qtbot, ca
 def test_label_captions_come_before_detection_captions(qtbot, canvas) -> None:  # noqa: ANN001
     document = canvas.document()
     document.add_box((100, 100, 200, 200), "triangle")
-    canvas.set_detections(_detections([((100, 100, 200, 200), 0.99, 0)]), ["circle", "square", "triangle"])
+    show_detections(canvas, _detections([((100, 100, 200, 200), 0.99, 0)]), ["circle", "square", "triangle"])
     rects = canvas.caption_rects()
     label = rects[("label", 0)]
     assert label[1] < 100  # the label's caption has the usual spot above the box

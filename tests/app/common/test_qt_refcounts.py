@@ -42,7 +42,7 @@ def test_repainting_100_detections_keeps_none_alive(qtbot) -> None:  # noqa: ANN
     try:
         before = sys.getrefcount(None)
         for step in range(30):  # like a slider drag: a new detection set, then a paint
-            canvas.set_detections(_detections(100 - step), ("a", "b", "c"), model_name="m")
+            canvas.document().set_detections(_detections(100 - step), class_names=("a", "b", "c"), model_name="m")
             canvas.viewport().repaint()
         lost = before - sys.getrefcount(None)
     finally:

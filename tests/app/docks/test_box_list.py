@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QApplication
 from app.docks.box_list import DIFFICULT_COLUMN, BoxList
 from app.labelling.document import LabelDocument, ProjectClasses
 from model.postprocess import Detections
-from tests.app.canvas.test_canvas import HEIGHT, WIDTH, ScriptedChooser, show_canvas
+from tests.app.canvas.test_canvas import HEIGHT, WIDTH, ScriptedChooser, show_canvas, show_detections
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def _click_center(canvas, box) -> None:  # noqa: ANN001
 
 def test_the_list_shows_labels_and_detections(box_list: BoxList, canvas) -> None:  # noqa: ANN001
     assert box_list.label_rows() == [("cat", "drawn", False), ("dog", "drawn", False)]
-    canvas.set_detections(_detections(), ["cat", "dog"], model_name="m.onnx")
+    show_detections(canvas, _detections(), ["cat", "dog"], model_name="m.onnx")
     assert box_list.detection_rows() == [(0, "dog", "0.87"), (1, "cat", "0.42")]
     canvas.document().accept_detection(canvas.document().detections, 0, "m.onnx")
     box_list.flush()
@@ -72,7 +72,7 @@ def test_selection_follows_the_canvas_and_the_list(qtbot, box_list: BoxList, can
     QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert canvas.selected_rows() == [0]
     # a detection row selects the detection on the canvas, and back
-    canvas.set_detections(_detections(), ["cat", "dog"], model_name="m.onnx")
+    show_detections(canvas, _detections(), ["cat", "dog"], model_name="m.onnx")
     box_list.flush()
     rect = tree.visualItemRect(box_list.detection_item(1))
     QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -92,7 +92,7 @@ def test_difficult_toggles_from_the_list_and_the_key_and_undoes(qtbot, box_list:
     assert document.entry(1).label.difficult is True
     assert box_list.label_rows()[1] == ("dog", "drawn", True)
     assert canvas.document().is_dirty()
-    assert "difficult" in [i.tag().text() for i in canvas._label_items][1]  # noqa: SLF001 - the drawn caption
+    assert "difficult" in [i.tag().text() for i in canvas._layers.labels][1]  # noqa: SLF001 - the drawn caption
     document.undo_stack.undo()
     assert document.entry(1).label.difficult is False and box_list.label_rows()[1][2] is False
     # Ctrl+Shift+D on the selected boxes: all difficult, then all back
@@ -110,7 +110,7 @@ def test_difficult_labels_are_drawn_hatched(canvas) -> None:  # noqa: ANN001
     from app.labelling.commands import set_difficult
 
     set_difficult(canvas.document(), [0], True)
-    items = canvas._label_items  # noqa: SLF001 - the drawn items
+    items = canvas._layers.labels  # noqa: SLF001 - the drawn items
     assert items[0].brush().style() == Qt.BrushStyle.BDiagPattern
     assert items[1].brush().style() == Qt.BrushStyle.SolidPattern
 

@@ -19,7 +19,7 @@ from app.labelling.label_files import sidecar_path
 from app.window.main_window import MainWindow
 from model.postprocess import Detections
 from model.quality import model_fingerprint
-from tests.app.canvas.test_canvas import HEIGHT, NO_MOD, WIDTH, ScriptedChooser, click, key, show_canvas
+from tests.app.canvas.test_canvas import HEIGHT, NO_MOD, WIDTH, ScriptedChooser, click, key, show_canvas, show_detections
 from tests.app.docks.test_quality_dock_provenance import detect_labelled, run_model, wait_for
 
 NAMES = ["cat", "dog", "bird"]
@@ -49,8 +49,7 @@ def document(tmp_path: Path) -> LabelDocument:
 @pytest.fixture
 def canvas(qtbot, document: LabelDocument) -> Canvas:  # noqa: ANN001
     view = show_canvas(qtbot, document, ScriptedChooser())
-    view.set_inference_size(512)
-    view.set_detections(found(), NAMES, model_name="m.onnx", model_id="sha256:m")
+    show_detections(view, found(), NAMES, model_name="m.onnx", model_id="sha256:m", size=512)
     return view
 
 
@@ -87,8 +86,7 @@ def test_deleting_an_accepted_detection_rejects_it_and_one_undo_brings_both_back
     [record] = json.loads(sidecar_path(document.image_path).read_text())["rejected"]
     assert record == {"model_name": "m.onnx", "anchor_id": 17, "class_id": 0, "model_id": "sha256:m", "size": 512, "box": list(CAT)}
     document.load(document.image_path, (WIDTH, HEIGHT), "voc")
-    canvas.set_inference_size(640)
-    canvas.set_detections(found(cat_anchor=90, dog_anchor=5000), NAMES, model_name="m.onnx", model_id="sha256:m")
+    show_detections(canvas, found(cat_anchor=90, dog_anchor=5000), NAMES, model_name="m.onnx", model_id="sha256:m", size=640)
     assert canvas.detection_rects() == {}  # the cat rejected, the dog a label
 
 
@@ -122,7 +120,7 @@ def test_deleting_an_edited_label_rejects_nothing(qtbot, canvas, document) -> No
 
 def test_deleting_another_models_acceptance_rejects_nothing(qtbot, canvas, document) -> None:  # noqa: ANN001
     document.accept_detection(document.detections, 0, "m.onnx")
-    canvas.set_detections(found(), NAMES, model_name="other.onnx", model_id="sha256:other")
+    show_detections(canvas, found(), NAMES, model_name="other.onnx", model_id="sha256:other", size=512)
     delete_label_at(qtbot, canvas, 50, 50)
     assert document.labels() == [] and document.rejected_keys() == frozenset()
     assert sorted(canvas.detection_rects()) == [0, 1]
@@ -132,11 +130,11 @@ def test_a_deleted_label_whose_detection_is_not_shown_is_rejected_by_box(qtbot, 
     document.accept_detection(document.detections, 0, "m.onnx")
     both = found()
     only_dog = Detections(both.boxes[1:], both.scores[1:], both.class_ids[1:], both.anchor_ids[1:], both.level_ids[1:])
-    canvas.set_detections(only_dog, NAMES, model_name="m.onnx", model_id="sha256:m")  # e.g. a higher score threshold
+    show_detections(canvas, only_dog, NAMES, model_name="m.onnx", model_id="sha256:m", size=512)  # e.g. a higher score threshold
     delete_label_at(qtbot, canvas, 50, 50)
     [rejection] = document.rejected_keys()
     assert (rejection.anchor_id, rejection.class_id, rejection.size, rejection.box) == (UNKNOWN_ANCHOR, 0, 0, CAT)
-    canvas.set_detections(found(), NAMES, model_name="m.onnx", model_id="sha256:m")  # the threshold back down
+    show_detections(canvas, found(), NAMES, model_name="m.onnx", model_id="sha256:m", size=512)  # the threshold back down
     assert sorted(canvas.detection_rects()) == [1]
 
 
