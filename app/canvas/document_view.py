@@ -20,6 +20,7 @@ from app.canvas.image_view import ImageView
 from app.canvas.layers import BoxLayers
 from app.labelling.document import LabelDocument
 from app.labelling.geometry import Box
+from app.session import Session
 
 __all__ = ["DocumentView"]
 
@@ -58,6 +59,10 @@ class DocumentView(ImageView):
 
     def document(self) -> LabelDocument:
         return self._document
+
+    def follow(self, session: Session) -> None:
+        """Show ``session``'s document from now on (the window calls this once)."""
+        session.document_changed.connect(self.set_document)
 
     def set_document(self, document: LabelDocument | None) -> None:
         """Show ``document`` (None: an empty one), its labels and the detections it holds."""

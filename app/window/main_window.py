@@ -295,6 +295,7 @@ class MainWindow(QMainWindow):
         c.busy_changed.connect(self._status_bar.set_busy)
         session.inference_size_changed.connect(self._on_inference_size)
         session.detections_changed.connect(lambda _d: self._diagnostics.update_timings(postprocess=session.last_select_ms))
+        canvas.follow(session)  # it shows the session's document
         session.document_changed.connect(self._on_document)
         session.unsaved_changed.connect(self._on_unsaved)
         session.message.connect(self._status)
@@ -355,7 +356,6 @@ class MainWindow(QMainWindow):
         self._status(str(error), 10000)
 
     def _on_document(self, document: Any) -> None:
-        self._canvas.set_document(document)
         self.setWindowModified(document is not None and document.is_dirty())
 
     def _on_unsaved(self, path: Path, unsaved: bool) -> None:
