@@ -6,7 +6,7 @@ built and driven in a test without a QApplication.
 
 What it holds, and who writes it:
 
-* the open image list and the shown image (the window, on open and navigation);
+* the open image list and the shown image (the window's navigator, on open and navigation);
 * the loaded model (:class:`ModelInfo`: path, contract, fingerprint; the window, when the
   detection controller has loaded one);
 * the post-processing (:class:`model.postprocess.PostProcessor`) and the inference size

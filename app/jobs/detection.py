@@ -38,7 +38,7 @@ class InferenceBackend:
 
     load_detector(path) -> Detector (raises ModelContractError); load_image(path) -> (H, W, 3)
     uint8 RGB (raises ImageReadError); list_images(folder) -> list[Path]. Post-processing
-    is not here: it is the window's :class:`model.postprocess.PostProcessor`.
+    is not here: it is the session's :class:`model.postprocess.PostProcessor`.
     """
 
     load_detector: Callable[[str], Any]
