@@ -39,6 +39,10 @@ from model.anchors import anchor_levels
 CANDIDATE_FLOOR = 0.05
 # At most this many candidates per pyramid level (torchvision's topk_candidates).
 TOPK_PER_LEVEL = 1000
+#: batched_nms finishes with per-class IoU matrices once this few boxes remain (each round of
+#: the vectorised pass costs ~30 numpy calls whatever its size; the last rounds often keep
+#: one box of one or two classes each).
+NMS_TAIL = 128
 
 
 @dataclass(frozen=True)
@@ -177,7 +181,9 @@ def batched_nms(
     Vectorised over classes: each round keeps the best remaining box of every class and
     drops what it suppresses, so the rounds number the boxes kept per class, not the boxes.
     Once ``max_total`` boxes are kept, remaining boxes scoring below the ``max_total``-th
-    best kept score can no longer make the cut and are dropped.
+    best kept score can no longer make the cut and are dropped. The last :data:`NMS_TAIL`
+    boxes are finished class by class on their IoU matrix (:func:`_greedy_tail`), with the
+    same float32 arithmetic, so the result is the same to the bit.
     """
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     n = scores.shape[0]
@@ -200,6 +206,9 @@ def batched_nms(
     kept_chunks: list[np.ndarray] = []
     kept_scores = np.zeros(0, np.float32)
     while rem.size:
+        if rem.size <= NMS_TAIL:
+            kept_chunks.append(_greedy_tail(rem, class_ids, (x1, y1, x2, y2, area), thresh, kept_per_class, max_per_class))
+            break
         cls = class_ids[rem]
         is_first = np.empty(rem.size, bool)
         is_first[0] = True
@@ -232,6 +241,53 @@ def batched_nms(
     rank[by_score] = np.arange(n)
     kept = kept[np.argsort(rank[kept], kind="stable")]
     return kept[:max_total].astype(np.int64)
+
+
+def _greedy_tail(
+    rem: np.ndarray,
+    class_ids: np.ndarray,
+    corners: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    thresh: np.float32,
+    kept_per_class: np.ndarray,
+    max_per_class: int,
+) -> np.ndarray:
+    """Greedy NMS of the boxes ``rem`` (grouped by class, by score inside a class) that the
+    vectorised rounds left: per class, the pairwise IoU matrix (the rounds' float32
+    arithmetic: min/max, products and sums commute exactly), then one pass in score order.
+    ``kept_per_class`` counts what the rounds kept already. Returns the kept indices."""
+    x1, y1, x2, y2, area = corners
+    cls = class_ids[rem]
+    starts = np.flatnonzero(np.concatenate([[True], cls[1:] != cls[:-1]]))
+    ends = np.append(starts[1:], rem.size)
+    kept: list[np.ndarray] = []
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        room = max_per_class - int(kept_per_class[cls[start]])
+        if room <= 0:
+            continue
+        block = rem[start:end]
+        if block.size == 1:
+            kept.append(block)
+            continue
+        bx1, by1, bx2, by2, barea = x1[block], y1[block], x2[block], y2[block], area[block]
+        inter_w = np.minimum(bx2[:, None], bx2[None, :]) - np.maximum(bx1[:, None], bx1[None, :])
+        inter_h = np.minimum(by2[:, None], by2[None, :]) - np.maximum(by1[:, None], by1[None, :])
+        inter = np.maximum(inter_h, np.float32(0)) * np.maximum(inter_w, np.float32(0))
+        union = barea[None, :] + barea[:, None] - inter
+        valid = (barea[None, :] > 0) & (barea[:, None] > 0)
+        iou = np.zeros(inter.shape, np.float32)
+        np.divide(inter, union, out=iou, where=valid)
+        over = iou > thresh
+        suppressed = np.zeros(block.size, bool)
+        taken: list[int] = []
+        for j in range(block.size):
+            if suppressed[j]:
+                continue
+            taken.append(j)
+            if len(taken) == room:
+                break
+            suppressed |= over[j]
+        kept.append(block[taken])
+    return np.concatenate(kept) if kept else np.zeros(0, np.int64)
 
 
 def select(

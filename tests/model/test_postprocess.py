@@ -5,14 +5,17 @@ plus golden edge cases and properties. Boxes are xyxy pixels; TensorFlow gets y1
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from model import postprocess
 from model.anchors import anchor_levels, anchor_offsets
 from model.boxes import iou_matrix
-from model.postprocess import CANDIDATE_FLOOR, Detections, batched_nms, combined_nms, extract_candidates, select
+from model.postprocess import CANDIDATE_FLOOR, NMS_TAIL, Detections, batched_nms, combined_nms, extract_candidates, select
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +63,19 @@ NMS_SETTINGS = {
 
 
 @settings(max_examples=200, deadline=None)
-@given(inputs=nms_inputs(), **NMS_SETTINGS)
+@given(inputs=nms_inputs(), tail=st.sampled_from([0, 3, NMS_TAIL]), **NMS_SETTINGS)
 def test_combined_nms_and_select_equal_tensorflow(
-    tf, inputs: tuple[np.ndarray, np.ndarray], score_thresh: float, iou_thresh: float, max_per_class: int, max_total: int
+    tf, inputs: tuple[np.ndarray, np.ndarray], tail: int, score_thresh: float, iou_thresh: float, max_per_class: int, max_total: int
 ) -> None:
+    """``tail``: how many remaining boxes batched_nms finishes on IoU matrices (0: all in
+    vectorised rounds; these inputs are smaller than the default, so it does them all)."""
     boxes, scores = inputs
     kw = {"score_thresh": score_thresh, "iou_thresh": iou_thresh, "max_per_class": max_per_class, "max_total": max_total}
     tf_boxes, tf_scores, tf_classes = tf_combined_nms(tf, boxes, scores, **kw)
     cached = extract_candidates(boxes, scores, floor=0.0, topk_per_level=None)
-    for ours in (combined_nms(boxes, scores, **kw), select(cached, **kw)):
+    with mock.patch.object(postprocess, "NMS_TAIL", tail):
+        results = (combined_nms(boxes, scores, **kw), select(cached, **kw))
+    for ours in results:
         np.testing.assert_array_equal(ours.scores, tf_scores)
         np.testing.assert_array_equal(ours.class_ids, tf_classes.astype(np.int64))
         np.testing.assert_array_equal(ours.boxes, tf_boxes)
@@ -246,3 +253,42 @@ def test_raising_score_thresh_only_removes_detections(
     still = low.scores > np.float32(high_thresh)
     np.testing.assert_array_equal(high.anchor_ids, low.anchor_ids[still])
     np.testing.assert_array_equal(high.class_ids, low.class_ids[still])
+
+
+def clustered_candidates(seed: int, *, num_objects: int = 12, per_object: int = 250, background: int = 800):
+    """Thousands of candidates as a busy image gives them: jittered boxes around a dozen
+    objects of a few classes, plus scattered background boxes, scores all distinct."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 640, (num_objects, 2))
+    sides = rng.uniform(20, 300, (num_objects, 2))
+    classes = rng.choice([0, 7, 14, 21], num_objects)
+    boxes, class_ids = [], []
+    for centre, side, class_id in zip(centres, sides, classes):
+        jitter = rng.normal(0, 0.15, (per_object, 4)) * np.tile(side, 2)
+        boxes.append(np.concatenate([centre - side / 2, centre + side / 2]) + jitter)
+        class_ids.append(np.full(per_object, class_id))
+    corners = rng.uniform(0, 600, (background, 2))
+    boxes.append(np.concatenate([corners, corners + rng.uniform(4, 80, (background, 2))], axis=1))
+    class_ids.append(rng.integers(0, 80, background))
+    boxes_all = np.concatenate(boxes).astype(np.float32)
+    scores = rng.permutation(np.linspace(0.051, 0.99, len(boxes_all))).astype(np.float32)
+    return boxes_all, scores, np.concatenate(class_ids).astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("iou_thresh", "max_per_class", "max_total"), [(0.5, 100, 100), (0.3, 5, 300), (0.7, 100, 1000), (0.0, 3, 50)])
+def test_the_matrix_tail_keeps_what_the_vectorised_rounds_keep(seed: int, iou_thresh: float, max_per_class: int, max_total: int) -> None:
+    """On thousands of clustered candidates: finishing the last boxes on per-class IoU
+    matrices (the default) gives exactly the all-rounds answer, in the same order."""
+    boxes, scores, class_ids = clustered_candidates(seed)
+    kw = {"iou_thresh": iou_thresh, "max_per_class": max_per_class, "max_total": max_total}
+    default = batched_nms(boxes, scores, class_ids, **kw)
+    with mock.patch.object(postprocess, "NMS_TAIL", 0):
+        rounds = batched_nms(boxes, scores, class_ids, **kw)
+    with mock.patch.object(postprocess, "NMS_TAIL", len(scores)):
+        matrices = batched_nms(boxes[:600], scores[:600], class_ids[:600], **kw)  # all on matrices
+    with mock.patch.object(postprocess, "NMS_TAIL", 0):
+        matrices_rounds = batched_nms(boxes[:600], scores[:600], class_ids[:600], **kw)
+    assert 0 < len(default) <= max_total
+    np.testing.assert_array_equal(default, rounds)
+    np.testing.assert_array_equal(matrices, matrices_rounds)
