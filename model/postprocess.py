@@ -43,6 +43,8 @@ TOPK_PER_LEVEL = 1000
 #: the vectorised pass costs ~30 numpy calls whatever its size; the last rounds often keep
 #: one box of one or two classes each).
 NMS_TAIL = 128
+#: ... and when they are of this few classes (a matrix costs ~20 numpy calls per class).
+NMS_TAIL_CLASSES = 4
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,9 @@ def batched_nms(
     drops what it suppresses, so the rounds number the boxes kept per class, not the boxes.
     Once ``max_total`` boxes are kept, remaining boxes scoring below the ``max_total``-th
     best kept score can no longer make the cut and are dropped. The last :data:`NMS_TAIL`
-    boxes are finished class by class on their IoU matrix (:func:`_greedy_tail`), with the
-    same float32 arithmetic, so the result is the same to the bit.
+    boxes, once they belong to :data:`NMS_TAIL_CLASSES` classes or fewer, are finished class
+    by class on their IoU matrix (:func:`_greedy_tail`), with the same float32 arithmetic, so
+    the result is the same to the bit.
     """
     scores = np.asarray(scores, dtype=np.float32).reshape(-1)
     n = scores.shape[0]
@@ -206,14 +209,14 @@ def batched_nms(
     kept_chunks: list[np.ndarray] = []
     kept_scores = np.zeros(0, np.float32)
     while rem.size:
-        if rem.size <= NMS_TAIL:
-            kept_chunks.append(_greedy_tail(rem, class_ids, (x1, y1, x2, y2, area), thresh, kept_per_class, max_per_class))
-            break
         cls = class_ids[rem]
         is_first = np.empty(rem.size, bool)
         is_first[0] = True
         np.not_equal(cls[1:], cls[:-1], out=is_first[1:])
         firsts = np.flatnonzero(is_first)
+        if rem.size <= NMS_TAIL and firsts.size <= NMS_TAIL_CLASSES:
+            kept_chunks.append(_greedy_tail(rem, class_ids, (x1, y1, x2, y2, area), thresh, kept_per_class, max_per_class))
+            break
         picks = rem[firsts]  # the best remaining box of every class: kept
         kept_chunks.append(picks)
         # every remaining box against its class's pick
