@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.common.progress import progress_dialog
 from app.jobs.cli_process import cli_process
 from app.session import Session
 
@@ -236,14 +237,9 @@ class CocoModelGetter(QObject):
         process.finished.connect(self._on_finished)
         process.errorOccurred.connect(self._on_error)
         self.process, self._job, self._stderr, self._cancelled = process, job, "", False
-        progress = QProgressDialog(f"Exporting {job.source} (loading TensorFlow)…", "Cancel", 0, 0, self._window)
-        progress.setWindowTitle("Get a COCO Model")
-        progress.setWindowModality(Qt.WindowModality.NonModal)
-        progress.setMinimumDuration(0)
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.setMinimumWidth(460)
-        progress.canceled.connect(self.cancel)
+        progress = progress_dialog(
+            f"Exporting {job.source} (loading TensorFlow)…", "Get a COCO Model", parent=self._window, on_cancel=self.cancel, min_width=460
+        )
         self.progress_dialog = progress
         progress.show()
         self._started_at = time.monotonic()

@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.common.progress import progress_dialog
 from app.jobs.cli_process import cli_process
 from app.jobs.coco_model import is_preset_source, preset_of
 from app.jobs.finetune_run import (  # re-exported: the fine-tune API in one place
@@ -390,14 +391,8 @@ class FineTuner(QObject):
         self._epochs = settings.epochs
         self._resumable = settings
         self._started_at, self._first_step, self._last_val_ap50 = None, 0, None
-        progress = QProgressDialog("Starting training (loading TensorFlow)…", "Cancel", 0, 0, self._window)
-        progress.setWindowTitle("Fine-tuning")
-        progress.setWindowModality(Qt.WindowModality.NonModal)  # labelling goes on meanwhile
-        progress.setMinimumDuration(0)
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.setMinimumWidth(420)
-        progress.canceled.connect(self.cancel)
+        # not modal: labelling goes on meanwhile
+        progress = progress_dialog("Starting training (loading TensorFlow)…", "Fine-tuning", parent=self._window, on_cancel=self.cancel, min_width=420)
         process.progressed.connect(self._on_progress)
         process.ended.connect(self._on_ended)
         self.process, self.progress_dialog = process, progress

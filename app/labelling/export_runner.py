@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
+from app.common.progress import progress_dialog
 from app.common.worker import Worker
 from app.labelling.export import ExportCancelled, ExportResult, export_labelled_set
 from model.labels import get_format
@@ -57,13 +58,15 @@ class ExportRunner(QObject):
             class_names=list(class_names),
             long_job=True,
         )
-        progress = QProgressDialog(f"Exporting labels as {title}…", "Cancel", 0, 100, self._parent_widget)
-        progress.setWindowTitle("Export labelled set")
-        progress.setWindowModality(Qt.WindowModality.WindowModal)
-        progress.setMinimumDuration(400)
-        progress.setAutoClose(False)
-        progress.setAutoReset(False)
-        progress.canceled.connect(worker.cancel)
+        progress = progress_dialog(
+            f"Exporting labels as {title}…",
+            "Export labelled set",
+            parent=self._parent_widget,
+            on_cancel=worker.cancel,
+            maximum=100,
+            modal=True,
+            show_after_ms=400,
+        )
         worker.signals.progress.connect(lambda done, total: progress.setValue(int(100 * done / max(total, 1))))
         worker.signals.finished.connect(self._on_finished)
         worker.signals.errored.connect(self._on_failed)
