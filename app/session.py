@@ -39,12 +39,10 @@ from model.quality import model_fingerprint
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The loaded model: its file, its contract (:class:`model.contract.ModelContract`) and
-    the providers it runs on."""
+    """The loaded model: its file and its contract (:class:`model.contract.ModelContract`)."""
 
     path: Path
     contract: Any
-    providers: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
             size = self._settings.inference_size  # the user's size for this very model
         self._settings.last_model = path
         self._settings.add_recent("models", path.absolute())
-        self._session.set_model(ModelInfo(path, contract, tuple(detector.providers)))
+        self._session.set_model(ModelInfo(path, contract))
         self._session.set_inference_size(size)
         self._controller.set_inference_size(size)
         self._diagnostics.set_detector(detector)
