@@ -97,6 +97,7 @@ class Annotator(QObject):
         self._exporter.finished.connect(self.export_finished)
         self._exporter.failed.connect(self.export_failed)
         self._shortcuts_dialog: ShortcutsDialog | None = None
+        self._shown_path: Path | None = None  # the shown document's image, as it was opened
         self.actions: dict[str, QAction] = {}
         self.format_actions: dict[str, QAction] = {}
         self.export_actions: dict[str, QAction] = {}
@@ -136,7 +137,8 @@ class Annotator(QObject):
             return False
         if not self.labels.save():
             return False
-        self._session.labels_saved.emit(Path(document.image_path))
+        if self._shown_path is not None:
+            self._session.labels_saved.emit(self._shown_path)
         count = document.label_count()
         self._status(f"Saved {count} label{'s' if count != 1 else ''} to {document.label_file()}")
         return True
@@ -180,7 +182,7 @@ class Annotator(QObject):
         self.labels.set_label_dir(folder, remembered)
         self._settings.set_label_dir_for(folder, remembered)
         document = self.labels.current
-        path = self._session.current_path
+        path = self._shown_path
         if document is not None and not document.is_dirty() and path is not None:
             try:
                 document.load(path, document.image_size, self.labels.format_to_read(path), labels_dir=remembered)
@@ -197,8 +199,8 @@ class Annotator(QObject):
         when the shown labels are unsaved. True when it is fine to leave the image."""
         document = self.labels.current
         leave = self.labels.confirm_leave()
-        if leave and document is not None:
-            self._session.labels_saved.emit(Path(document.image_path))  # maybe saved
+        if leave and document is not None and self._shown_path is not None:
+            self._session.labels_saved.emit(self._shown_path)  # maybe saved
         return leave
 
     def accept_all_detections(self) -> int:
@@ -256,6 +258,7 @@ class Annotator(QObject):
         session's document."""
         path = Path(path)
         document = self.labels.document_for(path, image)
+        self._shown_path = path  # as the image list has it (the document keeps it absolute)
         document.dirty_changed.connect(partial(self._session.unsaved_changed.emit, path))
         document.verified_changed.connect(partial(self._session.verified_changed.emit, path))
         self._show_detections(self._session.detections, document)
@@ -272,6 +275,7 @@ class Annotator(QObject):
     def close_document(self) -> None:
         """The shown image could not be shown: no document."""
         self.labels.close_current()
+        self._shown_path = None
 
     def _show_detections(self, detections: Detections | None, document: LabelDocument | None = None) -> None:
         """Put the session's detections on ``document`` (default: the shown one), with what

@@ -77,3 +77,18 @@ def test_label_settings_live_in_the_session(qtbot, tmp_path: Path) -> None:  # n
     assert session.label_dir_for(image.parent) == labels and document.labels_dir == labels
     annotator.close_document()
     assert session.document is None
+
+
+def test_the_image_list_hears_of_a_save_under_the_path_it_listed(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """An image opened by a relative path (a file named on the command line): the saved
+    signal carries that path, the one the image list has, not the document's absolute one."""
+    session, annotator, image = make(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    relative = Path("images") / image.name
+    saved: list[Path] = []
+    session.labels_saved.connect(saved.append)
+    document = annotator.open_document(relative, QImage(320, 240, QImage.Format.Format_RGB888))
+    assert document.image_path == str(image)  # the document keeps it absolute
+    document.add_box((5.0, 5.0, 40.0, 40.0), "cat")
+    assert annotator.save()
+    assert saved == [relative] and image.with_suffix(".xml").is_file()
