@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from model import postprocess
 from model.anchors import anchor_levels, anchor_offsets
 from model.boxes import iou_matrix
-from model.postprocess import CANDIDATE_FLOOR, NMS_TAIL, Detections, batched_nms, combined_nms, extract_candidates, select
+from model.postprocess import CANDIDATE_FLOOR, Detections, batched_nms, combined_nms, extract_candidates, select
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +63,16 @@ NMS_SETTINGS = {
 
 
 @settings(max_examples=200, deadline=None)
-@given(inputs=nms_inputs(), tail=st.sampled_from([0, 3, NMS_TAIL]), **NMS_SETTINGS)
+@given(inputs=nms_inputs(), slack=st.sampled_from([0, postprocess.NMS_PAD_SLACK]), **NMS_SETTINGS)
 def test_combined_nms_and_select_equal_tensorflow(
-    tf, inputs: tuple[np.ndarray, np.ndarray], tail: int, score_thresh: float, iou_thresh: float, max_per_class: int, max_total: int
+    tf, inputs: tuple[np.ndarray, np.ndarray], slack: int, score_thresh: float, iou_thresh: float, max_per_class: int, max_total: int
 ) -> None:
-    """``tail``: how many remaining boxes batched_nms finishes on IoU matrices (0: all in
-    vectorised rounds; these inputs are smaller than the default, so it does them all)."""
+    """``slack``: 0 splits the classes over several kernel calls, the default takes them in one."""
     boxes, scores = inputs
     kw = {"score_thresh": score_thresh, "iou_thresh": iou_thresh, "max_per_class": max_per_class, "max_total": max_total}
     tf_boxes, tf_scores, tf_classes = tf_combined_nms(tf, boxes, scores, **kw)
     cached = extract_candidates(boxes, scores, floor=0.0, topk_per_level=None)
-    with mock.patch.object(postprocess, "NMS_TAIL", tail):
+    with mock.patch.object(postprocess, "NMS_PAD_SLACK", slack):
         results = (combined_nms(boxes, scores, **kw), select(cached, **kw))
     for ours in results:
         np.testing.assert_array_equal(ours.scores, tf_scores)
@@ -275,20 +274,76 @@ def clustered_candidates(seed: int, *, num_objects: int = 12, per_object: int = 
     return boxes_all, scores, np.concatenate(class_ids).astype(np.int64)
 
 
-@pytest.mark.parametrize("seed", range(6))
+def greedy_reference(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, *, iou_thresh: float, max_per_class: int, max_total: int) -> np.ndarray:
+    """Greedy NMS written out plainly: boxes in score order (ties: lower index first), each
+    kept unless a kept box of its class overlaps it by IoU > iou_thresh, TensorFlow's float32
+    IoU (min/max-normalised corners, zero-area boxes overlap nothing)."""
+    x1, x2 = np.minimum(boxes[:, 0], boxes[:, 2]), np.maximum(boxes[:, 0], boxes[:, 2])
+    y1, y2 = np.minimum(boxes[:, 1], boxes[:, 3]), np.maximum(boxes[:, 1], boxes[:, 3])
+    area = (y2 - y1) * (x2 - x1)
+    kept: list[int] = []
+    per_class: dict[int, list[int]] = {}
+    for i in np.argsort(-scores, kind="stable"):
+        mine = np.array(per_class.setdefault(int(class_ids[i]), []), np.int64)
+        if len(mine) >= max_per_class:
+            continue
+        inter_h = np.maximum(np.minimum(y2[mine], y2[i]) - np.maximum(y1[mine], y1[i]), np.float32(0))
+        inter_w = np.maximum(np.minimum(x2[mine], x2[i]) - np.maximum(x1[mine], x1[i]), np.float32(0))
+        inter = inter_h * inter_w
+        valid = (area[mine] > 0) & (area[i] > 0)
+        iou = np.zeros(len(mine), np.float32)
+        np.divide(inter, area[mine] + area[i] - inter, out=iou, where=valid)
+        if not (iou > np.float32(iou_thresh)).any():
+            per_class[int(class_ids[i])].append(int(i))
+            kept.append(int(i))
+    return np.array(kept[:max_total], np.int64)
+
+
+@pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize(("iou_thresh", "max_per_class", "max_total"), [(0.5, 100, 100), (0.3, 5, 300), (0.7, 100, 1000), (0.0, 3, 50)])
-def test_the_matrix_tail_keeps_what_the_vectorised_rounds_keep(seed: int, iou_thresh: float, max_per_class: int, max_total: int) -> None:
-    """On thousands of clustered candidates: finishing the last boxes on per-class IoU
-    matrices (the default) gives exactly the all-rounds answer, in the same order."""
+def test_batched_nms_keeps_what_plain_greedy_keeps(seed: int, iou_thresh: float, max_per_class: int, max_total: int) -> None:
+    """On thousands of clustered candidates: the kernel calls give the plain greedy loop's
+    answer, index for index, whether the classes go in one call or are split over several."""
     boxes, scores, class_ids = clustered_candidates(seed)
     kw = {"iou_thresh": iou_thresh, "max_per_class": max_per_class, "max_total": max_total}
-    default = batched_nms(boxes, scores, class_ids, **kw)
-    with mock.patch.object(postprocess, "NMS_TAIL", 0):
-        rounds = batched_nms(boxes, scores, class_ids, **kw)
-    with mock.patch.object(postprocess, "NMS_TAIL", len(scores)):
-        matrices = batched_nms(boxes[:600], scores[:600], class_ids[:600], **kw)  # all on matrices
-    with mock.patch.object(postprocess, "NMS_TAIL", 0):
-        matrices_rounds = batched_nms(boxes[:600], scores[:600], class_ids[:600], **kw)
-    assert 0 < len(default) <= max_total
-    np.testing.assert_array_equal(default, rounds)
-    np.testing.assert_array_equal(matrices, matrices_rounds)
+    expected = greedy_reference(boxes, scores, class_ids, **kw)
+    counts = np.bincount(class_ids)[np.unique(class_ids)]
+    assert 0 < len(expected) <= max_total
+    for slack, calls in ((10**9, 1), (postprocess.NMS_PAD_SLACK, None), (0, 2)):
+        with mock.patch.object(postprocess, "NMS_PAD_SLACK", slack):
+            assert calls is None or len(postprocess._slot_groups(counts)) >= calls
+            np.testing.assert_array_equal(batched_nms(boxes, scores, class_ids, **kw), expected)
+
+
+def test_slot_groups_bound_the_padding() -> None:
+    """One class of 5,000 boxes and 80 of 10: the small classes are not padded to 5,000."""
+    counts = np.array([10] * 40 + [5000] + [10] * 40)
+    groups = postprocess._slot_groups(counts)
+    assert sorted(np.concatenate(groups).tolist()) == list(range(81))
+    padded = sum(len(g) * counts[g].max() for g in groups)
+    assert padded <= 2 * counts.sum() + len(groups) * postprocess.NMS_PAD_SLACK
+    assert len(groups) == 2 and groups[0][0] == 40 and counts[groups[1]].max() == 10
+
+
+def test_equal_scores_keep_the_lower_index() -> None:
+    """Three identical boxes with one score in a class, the middle one of another class:
+    each class keeps its lowest index, whatever order the kernel would visit ties in."""
+    boxes = np.tile(np.float32([[0, 0, 10, 10]]), (5, 1))
+    scores = np.full(5, 0.5, np.float32)
+    class_ids = np.array([1, 0, 1, 0, 1])
+    np.testing.assert_array_equal(batched_nms(boxes, scores, class_ids, iou_thresh=0.5, max_per_class=10, max_total=10), [0, 1])
+    np.testing.assert_array_equal(batched_nms(boxes[::-1], scores, class_ids[::-1], iou_thresh=0.5, max_per_class=10, max_total=10), [0, 1])
+
+
+def test_thresholds_outside_the_unit_interval() -> None:
+    """IoU never exceeds 1, so thresholds >= 1 suppress nothing; below 0 every box of a class
+    but its best is suppressed (0 > -0.1), zero-area boxes included. NaN and -inf scores are
+    never kept."""
+    boxes = np.float32([[0, 0, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60], [3, 3, 3, 3], [0, 0, 1, 1]])
+    scores = np.float32([0.9, 0.8, 0.7, 0.6, 0.5])
+    class_ids = np.array([0, 0, 0, 0, 1])
+    kw = {"max_per_class": 10, "max_total": 10}
+    np.testing.assert_array_equal(batched_nms(boxes, scores, class_ids, iou_thresh=1.5, **kw), [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(batched_nms(boxes, scores, class_ids, iou_thresh=-0.1, **kw), [0, 4])
+    bad = np.float32([np.nan, 0.8, -np.inf, 0.6, 0.5])
+    np.testing.assert_array_equal(batched_nms(boxes, bad, class_ids, iou_thresh=0.5, **kw), [1, 3, 4])
