@@ -17,12 +17,21 @@ Sections:
    (dense scores of one extra run on the same canvas).
 2. Bytes: what one image's outputs copy to the host, hot path and layer-viewer path.
 3. Bare: ``session.run`` alone on the same canvas through IOBinding, outputs left where the
-   provider computed them (CUDA memory on a GPU) and the input already there; the product's
-   hot-path ``Detector.run`` median over that, per provider (issue 14's goal: within 1.5x).
+   provider computed them (CUDA memory on a GPU) and the input already there, in the session
+   the product runs that canvas in (fixed-shape on a GPU); the product's hot-path
+   ``Detector.run`` median over that, per provider (issue 14's goal: within 1.5x).
 4. ``detect``: ``model.detect.detect_images`` on ``--detect-images`` synthetic images
    (320-512 px, written once to a temporary folder), one pass per batch size and provider,
    in img/s (decode, letterbox, network, NMS and label writing all included). The CPU
    provider runs it only with ``--detect-cpu`` (minutes for a ResNet50).
+5. Host copies inside a run: the Memcpy nodes onnxruntime puts into the CUDA graph as it
+   partitions it (the optimised graph it saves), with the input's dimensions free and fixed
+   (model/fixed_shapes.py).
+
+Section 1's CUDA rows: "CUDA" is the product's default there (fixed canvas, fixed-shape
+sessions); "free shapes" is the same canvas in the one session with free dimensions; "CUDA
+graph" runs the hot path through bound buffers captured as a CUDA graph
+(``Detector.load(cuda_graph=True)``; off by default until this bench says it pays).
 
 The R50 files are larger than some transfer limits (fp32 ~138 MB, fp16 ~69 MB): export them
 where TensorFlow is (``retinanet-studio export --classes c0,...,c79 --size 640 --out
@@ -88,11 +97,11 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
     import onnxruntime as ort
 
     from model import contract as C
-    from model.runtime import CPU
+    from model.providers import CPU
 
-    session = detector.session
     device = "cpu" if detector.providers[0] == CPU else "cuda"
     batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
+    session = detector.session_for(batch.shape)
     names = list(C.CANDIDATE_OUTPUTS) if detector.contract.has_candidates else [C.BOXES, C.SCORES]
     binding = session.io_binding()
     binding.bind_ortvalue_input(C.INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(batch, device, 0))
@@ -107,6 +116,27 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
         if i >= WARMUP:
             times.append((time.perf_counter() - started) * 1e3)
     return statistics.median(times), device
+
+
+def memcpy_nodes(path: Path, overrides: dict[str, int]) -> str:
+    """How many Memcpy nodes onnxruntime adds to ``path``'s graph for the CUDA provider with
+    the input dimensions ``overrides`` fixed, as "N to the device, M to the host"."""
+    import collections
+
+    import onnx
+    import onnxruntime as ort
+
+    from model.providers import CPU, CUDA, CUDA_OPTIONS
+
+    with tempfile.TemporaryDirectory(prefix="bench_gpu_graph_") as folder:
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
+        for name, value in overrides.items():
+            options.add_free_dimension_override_by_name(name, value)
+        ort.InferenceSession(str(path), options, providers=[(CUDA, CUDA_OPTIONS), CPU])
+        ops = collections.Counter(node.op_type for node in onnx.load(options.optimized_model_filepath, load_external_data=False).graph.node)
+    return f"{ops['MemcpyFromHost']} to the device, {ops['MemcpyToHost']} to the host ({sum(ops.values())} nodes)"
 
 
 def detect_throughput(detector, folder: Path, *, batch: int, size: int) -> tuple[float, float]:  # noqa: ANN001 - a Detector
@@ -143,7 +173,8 @@ def main() -> int:
 
     from model.errors import StudioError
     from model.imageio import load_image
-    from model.runtime import CPU, CUDA, TENSORRT, Detector, choose_providers
+    from model.providers import CPU, CUDA, TENSORRT, choose_providers
+    from model.runtime import Detector
 
     image_path = args.image or (SAMPLE if SAMPLE.is_file() else None)
     try:
@@ -182,12 +213,27 @@ def main() -> int:
         return 2
     add(CPU_LABEL, cpu)
     add(f"{CPU_LABEL} + dense + pyramid", cpu, features=True)
+    cpu_fixed, why = load(args.model, ["cpu"], CPU, fixed_canvas=True)
+    if cpu_fixed is None:
+        unavailable.append(f"{CPU_LABEL}, fixed canvas and shapes: {why}")
+    else:
+        add(f"{CPU_LABEL}, fixed canvas and shapes", cpu_fixed)
     cuda, why = load(args.model, ["cuda"], CUDA)
     if cuda is None:
         unavailable += [f"{CUDA_LABEL}: {why}", f"{CUDA_LABEL}, IOBinding (host buffers): {why}"]
     else:
         add(CUDA_LABEL, cuda)
         add(f"{CUDA_LABEL} + dense + pyramid", cuda, features=True)
+        free, why = load(args.model, ["cuda"], CUDA, fixed_shapes=False)
+        if free is None:
+            unavailable.append(f"{CUDA_LABEL}, free shapes: {why}")
+        else:
+            add(f"{CUDA_LABEL}, free shapes", free)
+        graph, why = load(args.model, ["cuda"], CUDA, cuda_graph=True)
+        if graph is None:
+            unavailable.append(f"{CUDA_LABEL}, CUDA graph: {why}")
+        else:
+            add(f"{CUDA_LABEL}, CUDA graph", graph)
         add(f"{CUDA_LABEL}, IOBinding (host buffers)", Detector(cuda.session, cuda.contract, cuda.provider_notes, io_binding=True))
         exact, why = load(args.model, ["cuda"], CUDA, cuda_options={"use_tf32": 0})
         if exact is None:
@@ -239,6 +285,10 @@ def main() -> int:
         if warm_s > 10:
             print(f"{config.label}: warm-up took {warm_s:.0f} s (engine build or kernel search)")
 
+    for config in list(configs):  # a CUDA graph onnxruntime refused at warm-up ran without it
+        if config.label.endswith("CUDA graph") and not config.detector.uses_cuda_graph:
+            unavailable.append(f"{config.label}: {'; '.join(config.detector.provider_notes)}")
+            configs.remove(config)
     for _ in range(args.runs):  # round-robin so drift in machine load is shared
         for config in configs:
             t0 = time.perf_counter()
@@ -297,6 +347,17 @@ def main() -> int:
                 for batch in batches:
                     rate, seconds = detect_throughput(detector, Path(folder), batch=batch, size=args.size)
                     print(f"{label}, batch {batch}: {rate:.1f} img/s ({seconds:.1f} s)")
+
+    print("\n5. Memcpy nodes onnxruntime adds for CUDA (host copies inside every run)")
+    if cuda is None or cuda._fixed is None:
+        print(f"{CUDA_LABEL}: {'not available' if cuda is None else 'no fixed-shape sessions'} - not counted")
+    else:
+        shape = (1, *cuda.canvas_shape((args.size, args.size), size=args.size), 3)
+        for label, overrides in (("free shapes", {}), (f"fixed {shape}", cuda._fixed.overrides(shape))):
+            try:
+                print(f"{label}: {memcpy_nodes(args.model, overrides)}")
+            except Exception as exc:  # noqa: BLE001 - reported as one line
+                print(f"{label}: could not save the partitioned graph ({_first_line(exc)})")
     return 0
 
 

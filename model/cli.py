@@ -158,7 +158,7 @@ def _add_inspect(parser: argparse.ArgumentParser) -> None:
 
 def cli_inspect(args: argparse.Namespace) -> int:
     from model import contract as C
-    from model.runtime import choose_providers, precision_note
+    from model.providers import choose_providers, precision_note
 
     contract = C.read_contract(args.model)
     print(f"model      {contract.path}")

@@ -1,9 +1,7 @@
 """onnxruntime inference for contract models; never imports TensorFlow.
 
-Provider choice is deliberate: TensorRT (only when asked for) -> CUDA -> CPU, each GPU
-provider tried only when its libraries can really load, so that a machine without a GPU
-gets one clear notice instead of a wall of red logs. ``Detector.providers`` is what the
-session really uses.
+Providers are chosen by :mod:`model.providers`; ``Detector.providers`` is what the session
+really uses.
 
 What a run copies to the host is what the caller asks for. A contract-v2 model selects its
 candidates inside the graph: the hot paths (detect, sliders, evaluate) fetch only those
@@ -14,7 +12,9 @@ loads; its candidates are found on the host from the dense outputs, as before.
 Shapes: on CUDA / TensorRT every image goes onto one square canvas per inference size
 (cuDNN tunes per input shape; a warm-up run at load does that tuning off the user's first
 image); on the CPU the canvas is the letterboxed image padded to a multiple of 128, which
-costs less compute than a square canvas for non-square images.
+costs less compute than a square canvas for non-square images. With a fixed canvas the
+network runs in sessions whose input shape is fixed too (:mod:`model.fixed_shapes`): the
+graph's shape arithmetic is folded at load instead of running on the host inside each run.
 
 IOBinding is off by default, on every provider: measured on an H200 (issue 14), binding
 host memory made a run slower (640 px: 40.2 ms against 36.6 ms plain, network 17.2 vs
@@ -24,14 +24,14 @@ candidates are fetched (``session.run`` copies only the outputs it is asked for)
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,14 +40,13 @@ from model import contract as C
 from model.anchors import anchor_location, anchor_offsets, level_shapes
 from model.boxes import clip_boxes
 from model.errors import ModelContractError, StudioError
+from model.fixed_shapes import MAX_SESSIONS, BoundRun, FixedShapeSessions, free_dimensions
 from model.postprocess import CANDIDATE_FLOOR, Candidates, candidates_from_selection, extract_candidates
+from model.providers import CPU, CUDA, CUDA_OPTIONS, TENSORRT, choose_providers, first_line, precision_note
 
 log = logging.getLogger(__name__)
 
 PAD_MULTIPLE = 128
-CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
-# Short names accepted on the command line (--providers cuda,cpu).
-PROVIDER_ALIASES = {"cpu": CPU, "cuda": CUDA, "tensorrt": TENSORRT, "trt": TENSORRT}
 # Inference sizes (longest side, pixels) outside these bounds are refused before any
 # allocation: at 100,000 px the resized image alone would need ~30 GB, and a ResNet50
 # pyramid at 4096 px already needs several GB.
@@ -112,69 +111,6 @@ def letterbox(
     return padded, scale
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-
-
-def _can_load(*names: str) -> bool:
-    for name in names:
-        try:
-            ctypes.CDLL(name)
-            return True
-        except OSError:
-            continue
-    return False
-
-
-def choose_providers(requested: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-    """Providers to ask onnxruntime for, and notes on the GPU providers left out.
-
-    ``requested``: provider names or aliases in order of preference; None means
-    CUDA then CPU (TensorRT builds engines for minutes, so it is used only when asked for).
-    """
-    import onnxruntime as ort
-
-    names = [p.strip() for p in (requested or [CUDA, CPU]) if p.strip()] or [CUDA, CPU]
-    wanted = list(dict.fromkeys(PROVIDER_ALIASES.get(p.lower(), p) for p in names))  # aliases, no duplicates
-    if CPU not in wanted:
-        wanted.append(CPU)
-    available = set(ort.get_available_providers())
-    chosen, notes = [], []
-    gpu_wanted = [p for p in wanted if p in (CUDA, TENSORRT)]
-    driver = _can_load("libcuda.so.1", "libcuda.so", "nvcuda.dll") if gpu_wanted else False
-    if gpu_wanted and driver and hasattr(ort, "preload_dlls"):
-        try:  # loads the CUDA/cuDNN libraries from the nvidia-* pip packages (gpu extra)
-            ort.preload_dlls()
-        except Exception as exc:  # noqa: BLE001 - reported below as a note
-            notes.append(f"could not preload CUDA/cuDNN libraries: {exc}")
-    for provider in wanted:
-        if provider == CPU:
-            chosen.append(provider)
-        elif provider not in available:
-            hint = " (install onnxruntime-gpu)" if provider in (CUDA, TENSORRT) else ""
-            notes.append(f"{provider} is not in this onnxruntime build{hint}")
-        elif provider not in (CUDA, TENSORRT):
-            chosen.append(provider)  # another provider of this build (OpenVINO, DirectML...)
-        elif not driver:
-            notes.append(f"{provider}: no NVIDIA driver found (libcuda.so.1 cannot be loaded)")
-        elif provider == CUDA and not _can_load("libcudart.so.13", "libcudart.so.12", "libcudart.so"):
-            notes.append(f"{provider}: CUDA runtime libraries missing (pip install 'retinanet-studio[gpu]')")
-        else:
-            chosen.append(provider)
-    return chosen, notes
-
-
-def precision_note(contract: C.ModelContract, providers: Sequence[str]) -> str | None:
-    """A note when the model's precision does not suit ``providers`` (an fp16 model from
-    ``export --fp16`` on the CPU), else None."""
-    precision = str(contract.provenance.get("precision", ""))
-    if precision.startswith("fp16") and list(providers[:1]) == [CPU]:
-        # demo model at 512 px on 2 cores, interleaved: 45 ms vs 36 ms for its fp32 original
-        return "fp16 model on the CPU: onnxruntime runs it through casts to fp32, slower than the fp32 model (fp16 is for GPUs)"
-    return None
-
-
-
 @dataclass
 class NetworkOutput:
     """One image's network outputs, mapped to original-image pixels, plus its candidates.
@@ -228,20 +164,29 @@ class PreparedImage:
     preprocess_ms: float
 
 
-# CUDA provider options. HEURISTIC against the default EXHAUSTIVE, measured on an H200 with
-# every image on one 640x640 canvas (issue 14): demo model 132.1 vs 84.1 img/s, R50 with 80
-# classes 89.7 vs 61.6 img/s; with varying shapes EXHAUSTIVE re-tunes per shape (600-900 ms
-# for each new one). TF32 stays on (onnxruntime's default, use_tf32=1): it moved scores by at
-# most 7.3e-4 there; tests that want exact parity turn it off.
-CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
-
-
 def _check_size(size: int) -> int:
     if not MIN_INFERENCE_SIZE <= size <= MAX_INFERENCE_SIZE:
         raise InferenceSizeError(
             None, f"inference size {size} px is outside {MIN_INFERENCE_SIZE}..{MAX_INFERENCE_SIZE} px (longest side)"
         )
     return size
+
+
+def _provider_args(chosen: Sequence[str], path: str | Path, cuda_options: dict[str, object] | None, *, cuda_graph: bool = False) -> list:
+    """onnxruntime's ``providers`` argument for ``chosen``: CUDA with :data:`CUDA_OPTIONS`
+    (and ``cuda_options``), TensorRT with its fp16 engine cached beside the model;
+    ``cuda_graph``: with CUDA graph capture on (fixed-shape sessions run through IOBinding)."""
+    args: list = []
+    for name in chosen:
+        if name == CUDA:
+            args.append((CUDA, {**CUDA_OPTIONS, **(cuda_options or {}), **({"enable_cuda_graph": "1"} if cuda_graph else {})}))
+        elif name == TENSORRT:
+            cache = str(Path(path).resolve().parent / ".trt_cache")
+            options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache, "trt_fp16_enable": True}
+            args.append((TENSORRT, {**options, **({"trt_cuda_graph_enable": True} if cuda_graph else {})}))
+        else:
+            args.append(name)
+    return args
 
 
 class Detector:
@@ -251,8 +196,15 @@ class Detector:
     (:func:`square_canvas`); None (default) turns it on for CUDA and TensorRT, where cuDNN
     and TensorRT tune per input shape, and leaves the CPU on the smaller pad-to-128 canvas.
     ``io_binding``: run through onnxruntime's IOBinding (host buffers) instead of
-    ``session.run``; off by default everywhere (see the module docstring for why). One
-    Detector may be called from several threads; IOBinding runs are serialised.
+    ``session.run``; off by default everywhere (see the module docstring for why).
+    ``make_session(overrides, cuda_graph=False)``: builds another session on the same file
+    with the input dimensions ``overrides`` fixed (what :meth:`load` passes). With it,
+    ``fixed_shapes`` runs every canvas shape in its own fixed-shape session
+    (:class:`~model.fixed_shapes.FixedShapeSessions`; None: with a fixed canvas), and
+    ``cuda_graph`` runs the hot path (candidates only) through buffers that stay put
+    (:class:`~model.fixed_shapes.BoundRun`), captured as a CUDA graph on CUDA / TensorRT;
+    off by default. One Detector may be called from several threads; IOBinding runs are
+    serialised.
     """
 
     def __init__(
@@ -263,6 +215,9 @@ class Detector:
         *,
         io_binding: bool | None = None,
         fixed_canvas: bool | None = None,
+        make_session: Callable[..., Any] | None = None,
+        fixed_shapes: bool | None = None,
+        cuda_graph: bool = False,
     ) -> None:
         self.session = session
         self.contract = contract
@@ -274,8 +229,18 @@ class Detector:
         self.on_gpu: bool = on_gpu
         self.uses_io_binding: bool = bool(io_binding)
         self.fixed_canvas: bool = on_gpu if fixed_canvas is None else bool(fixed_canvas)
-        self._binding = None  # created on first use, then reused
+        self._make_session = make_session
+        fixed = make_session is not None and (self.fixed_canvas if fixed_shapes is None else bool(fixed_shapes))
+        self._fixed = FixedShapeSessions(make_session, free_dimensions(session)) if fixed else None
+        self.uses_cuda_graph: bool = fixed and bool(cuda_graph)
+        self._bound: dict[tuple[int, ...], BoundRun] = {}  # cuda_graph: one per input shape
+        self._bindings: dict[int, Any] = {}  # io_binding: one per session, created on first use
         self._binding_lock = threading.Lock()
+
+    @property
+    def fixed_shapes(self) -> bool:
+        """Whether canvases run in fixed-shape sessions (see :class:`Detector`)."""
+        return self._fixed is not None
 
     @classmethod
     def load(
@@ -287,6 +252,8 @@ class Detector:
         spin: bool = True,
         io_binding: bool | None = None,
         fixed_canvas: bool | None = None,
+        fixed_shapes: bool | None = None,
+        cuda_graph: bool = False,
         warm_up: bool | None = None,
         cuda_options: dict[str, object] | None = None,
     ) -> Detector:
@@ -295,7 +262,8 @@ class Detector:
         ``threads``: onnxruntime intra-op threads (0: one per core). ``spin=False`` stops
         idle worker threads from busy-waiting after each run: slightly slower back-to-back
         runs, but the cores go back to the GUI thread at once (the app's choice).
-        ``io_binding``, ``fixed_canvas``: see :class:`Detector`. ``warm_up``: one run on a
+        ``io_binding``, ``fixed_canvas``, ``fixed_shapes``, ``cuda_graph``: see
+        :class:`Detector`. ``warm_up``: one run on a
         blank canvas at the default size before returning, so that cuDNN / TensorRT tune
         now (the caller's thread: the app loads models on a worker) rather than on the
         first image; None: on GPU providers only. ``cuda_options``: added to / overriding
@@ -308,35 +276,32 @@ class Detector:
         # onnxruntime's default logger prints graph-level warnings (deprecated Resize
         # attributes from tf2onnx...) in colour at session creation; errors still show.
         ort.set_default_logger_severity(3)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        if not spin:
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # our own notes say what matters; no red walls
-        provider_args: list = []
-        for name in chosen:
-            if name == CUDA:
-                provider_args.append((CUDA, {**CUDA_OPTIONS, **(cuda_options or {})}))
-            elif name == TENSORRT:
-                cache = str(Path(path).resolve().parent / ".trt_cache")
-                provider_args.append((TENSORRT, {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache, "trt_fp16_enable": True}))
-            else:
-                provider_args.append(name)
+
+        def make_session(overrides: dict[str, int], *, cuda_graph: bool = False):  # noqa: ANN202 - an InferenceSession
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = threads
+            if not spin:
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3  # our own notes say what matters; no red walls
+            for name, value in overrides.items():
+                options.add_free_dimension_override_by_name(name, value)
+            return ort.InferenceSession(str(path), sess_options=options, providers=_provider_args(chosen, path, cuda_options, cuda_graph=cuda_graph))
+
         try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=provider_args)
+            session = make_session({})
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own assorted types
             if chosen == [CPU]:
-                raise ModelContractError(path, f"onnxruntime cannot load it: {_first_line(exc)}") from None
+                raise ModelContractError(path, f"onnxruntime cannot load it: {first_line(exc)}") from None
             # A GPU provider whose libraries load but which cannot start (no device, driver
             # too old) raises here instead of falling back: run on the CPU and say so.
-            try:
-                session = ort.InferenceSession(str(path), sess_options=options, providers=[CPU])
-            except Exception as cpu_exc:  # noqa: BLE001 - then the model itself is the problem
-                raise ModelContractError(path, f"onnxruntime cannot load it: {_first_line(cpu_exc)}") from None
             gpu = ", ".join(name for name in chosen if name != CPU)
-            notes.append(f"{gpu} failed to start ({_first_line(exc)}); running on CPU")
             chosen = [CPU]
+            try:
+                session = make_session({})
+            except Exception as cpu_exc:  # noqa: BLE001 - then the model itself is the problem
+                raise ModelContractError(path, f"onnxruntime cannot load it: {first_line(cpu_exc)}") from None
+            notes.append(f"{gpu} failed to start ({first_line(exc)}); running on CPU")
         used = session.get_providers()
         for name in chosen:
             if name not in used:
@@ -349,7 +314,16 @@ class Detector:
         missing = [n for n in wanted if n not in out_names]
         if missing:
             raise ModelContractError(path, f"missing outputs {missing}")
-        detector = cls(session, contract, notes, io_binding=io_binding, fixed_canvas=fixed_canvas)
+        detector = cls(
+            session,
+            contract,
+            notes,
+            io_binding=io_binding,
+            fixed_canvas=fixed_canvas,
+            make_session=make_session,
+            fixed_shapes=fixed_shapes,
+            cuda_graph=cuda_graph,
+        )
         if warm_up if warm_up is not None else detector.on_gpu:
             detector.warm_up()
         return detector
@@ -386,22 +360,70 @@ class Detector:
 
     def _run_session(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
         """The network's outputs ``names`` for the (N, H, W, 3) float32 ``batch``, as numpy."""
+        session = self.session_for(batch.shape)
+        if self.uses_cuda_graph and names == self._names(dense=False, features=False):
+            runner = self._bound_run(batch.shape, names)
+            if runner is not None:
+                return runner(batch)
         if not self.uses_io_binding:
-            return self.session.run(names, {C.INPUT_NAME: batch})
-        return self._run_bound(names, batch)
+            return session.run(names, {C.INPUT_NAME: batch})
+        return self._run_bound(session, names, batch)
 
-    def _run_bound(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
+    def session_for(self, shape: tuple[int, ...]) -> Any:
+        """The session to run an input of ``shape`` in: its fixed-shape session when this
+        Detector has them, else the free-shape one. A fixed-shape session that cannot be
+        made turns them off for good, with a note."""
+        fixed = self._fixed
+        if fixed is None:
+            return self.session
+        try:
+            return fixed.session_for(shape)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own assorted types
+            note = f"fixed-shape session for {tuple(shape)} failed ({first_line(exc)}); running with free shapes"
+            log.warning("%s: %s", self.name, note)
+            self.provider_notes.append(note)
+            self._fixed, self.uses_cuda_graph = None, False
+            return self.session
+
+    def _bound_run(self, shape: tuple[int, ...], names: list[str]) -> BoundRun | None:
+        """The :class:`BoundRun` for ``shape``, made on first use (one run of the fixed-shape
+        session gives the outputs' shapes, then a second session is made for the capture);
+        None, with a note and ``cuda_graph`` off for good, when it cannot be made."""
+        key = tuple(int(v) for v in shape)
+        with self._binding_lock:
+            runner = self._bound.get(key)
+            if runner is None:
+                fixed, make = self._fixed, self._make_session
+                if fixed is None or make is None:
+                    return None
+                try:
+                    probe = fixed.session_for(key).run(names, {C.INPUT_NAME: np.zeros(key, np.float32)})
+                    session = make(fixed.overrides(key), cuda_graph=True)
+                    device = "cuda" if self.on_gpu else "cpu"
+                    runner = BoundRun(session, C.INPUT_NAME, key, names, [p.shape for p in probe], [p.dtype for p in probe], device=device)
+                except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own assorted types
+                    note = f"CUDA graph for {key} failed ({first_line(exc)}); running without it"
+                    log.warning("%s: %s", self.name, note)
+                    self.provider_notes.append(note)
+                    self.uses_cuda_graph = False
+                    return None
+                self._bound[key] = runner
+                while len(self._bound) > MAX_SESSIONS:
+                    self._bound.pop(next(iter(self._bound)))
+            return runner
+
+    def _run_bound(self, session: Any, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
         """:meth:`_run_session` through IOBinding: the host input is bound (onnxruntime copies
         it to the device), and only ``names`` are bound back, to host memory."""
         with self._binding_lock:
-            if self._binding is None:
-                self._binding = self.session.io_binding()
-            binding = self._binding
+            binding = self._bindings.get(id(session))
+            if binding is None:
+                binding = self._bindings[id(session)] = session.io_binding()
             try:
                 binding.bind_cpu_input(C.INPUT_NAME, batch)
                 for name in names:
                     binding.bind_output(name, "cpu")
-                self.session.run_with_iobinding(binding)
+                session.run_with_iobinding(binding)
                 return binding.copy_outputs_to_cpu()
             finally:
                 # drop the references to this run's tensors (the pyramid can be large)
@@ -495,7 +517,7 @@ class Detector:
         try:
             outputs = dict(zip(names, self._run_session(names, batch)))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (out of memory...)
-            raise InferenceError(self.contract.path, f"inference at size {size} failed: {_first_line(exc)}") from exc
+            raise InferenceError(self.contract.path, f"inference at size {size} failed: {first_line(exc)}") from exc
         t2 = time.perf_counter()
         network_ms = (t2 - t1) * 1e3 / len(prepared)
         fetched = sum(int(a.nbytes) for a in outputs.values()) // count

@@ -206,14 +206,15 @@ def red_square_image(*, width: int = 300, height: int = 200, box: tuple[int, int
     return image
 
 
-def cuda_detector(path: Path):
-    """A Detector on ``path`` really running on CUDA, or skip the test with the reason
-    choose_providers gives (no driver, no CUDA libraries...)."""
-    from model.runtime import CUDA, Detector, choose_providers
+def cuda_detector(path: Path, **load_options: object):
+    """A Detector on ``path`` really running on CUDA (``Detector.load`` options added), or
+    skip the test with the reason choose_providers gives (no driver, no CUDA libraries...)."""
+    from model.providers import CUDA, choose_providers
+    from model.runtime import Detector
 
     chosen, notes = choose_providers(["cuda"])
     if CUDA not in chosen:
         pytest.skip(f"CUDAExecutionProvider cannot be used here: {'; '.join(notes) or 'not chosen'}")
-    detector = Detector.load(path, providers=["cuda"])
+    detector = Detector.load(path, providers=["cuda"], **load_options)
     assert detector.providers[0] == CUDA, detector.provider_notes
     return detector

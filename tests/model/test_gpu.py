@@ -14,16 +14,20 @@ needs more is a regression to look at.
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 from model import contract as C
 from model.fp16 import convert_fp16
 from model.imageio import list_images, load_image
 from model.postprocess import extract_candidates
-from model.runtime import CUDA, CUDA_OPTIONS, Detector, square_canvas
+from model.providers import CUDA, CUDA_OPTIONS
+from model.runtime import Detector, square_canvas
 from tests.model.onnx_fakes import cuda_detector, red_square_image
 
 pytestmark = pytest.mark.gpu
@@ -55,7 +59,7 @@ def test_cuda_runs_with_the_measured_choices(contract_model: Path) -> None:
     options = detector.session.get_provider_options()[CUDA]
     assert options["cudnn_conv_algo_search"] == CUDA_OPTIONS["cudnn_conv_algo_search"] == "HEURISTIC"
     assert options["use_tf32"] == "1"  # TF32 on in normal use
-    assert detector.fixed_canvas and not detector.uses_io_binding
+    assert detector.fixed_canvas and detector.fixed_shapes and not detector.uses_io_binding and not detector.uses_cuda_graph
     output = detector.run(_image((200, 300)), size=256, features=False)
     assert output.input_hw == square_canvas(256)
     assert output.fetched_bytes < 300_000  # candidates only
@@ -130,3 +134,29 @@ def test_fp16_on_cuda_stays_within_the_measured_bound(tmp_path: Path) -> None:
         a, b = cpu.run(image), gpu.run(image)
         assert float(np.abs(a.scores - b.scores).max()) < FP16_SCORE_TOL
         assert float(np.abs(a.boxes - b.boxes).max()) < FP16_BOX_TOL
+
+
+def test_fixed_shape_sessions_on_cuda_have_no_host_copies(contract_model: Path, tmp_path: Path) -> None:
+    """With the input's dimensions fixed, no node is left for the host: onnxruntime inserts no
+    Memcpy nodes between host and device (the graph as partitioned, saved by onnxruntime)."""
+    gpu = cuda_detector(contract_model)
+    assert gpu.fixed_shapes and gpu._fixed is not None
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "cuda.onnx")
+    for name, value in gpu._fixed.overrides((1, *square_canvas(256), 3)).items():
+        options.add_free_dimension_override_by_name(name, value)
+    ort.InferenceSession(str(contract_model), options, providers=[(CUDA, CUDA_OPTIONS), "CPUExecutionProvider"])
+    ops = collections.Counter(node.op_type for node in onnx.load(tmp_path / "cuda.onnx").graph.node)
+    assert ops["MemcpyFromHost"] == ops["MemcpyToHost"] == 0, ops
+
+
+def test_cuda_graph_replays_give_the_plain_runs_detections(contract_model: Path) -> None:
+    graph = cuda_detector(contract_model, cuda_graph=True)
+    plain = cuda_detector(contract_model)
+    assert graph.uses_cuda_graph, graph.provider_notes
+    for i, (image_hw, size) in enumerate(IMAGES_AND_SIZES):
+        image = _image(image_hw, color=i % 2)
+        a, b = graph.run(image, size=size, features=False), plain.run(image, size=size, features=False)
+        np.testing.assert_array_equal(a.candidates.anchor_ids[:50], b.candidates.anchor_ids[:50])
+        np.testing.assert_allclose(a.candidates.scores, b.candidates.scores, atol=TF32_SCORE_TOL)
+    assert graph.uses_cuda_graph and len(graph._bound) == len({size for _, size in IMAGES_AND_SIZES})

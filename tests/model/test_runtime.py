@@ -12,7 +12,8 @@ from model import contract as C
 from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
 from model.postprocess import select
-from model.runtime import CPU, CUDA, Detector, InferenceSizeError, choose_providers, letterbox, letterbox_size, square_canvas
+from model.providers import CPU, CUDA, choose_providers
+from model.runtime import Detector, InferenceSizeError, letterbox, letterbox_size, square_canvas
 from tests.model.onnx_fakes import ANCHORS, red_square_image
 
 

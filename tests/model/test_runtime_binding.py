@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from model.anchors import level_shapes
-from model.runtime import CPU, Detector, NetworkOutput
+from model.providers import CPU
+from model.runtime import Detector, NetworkOutput
 from tests.model.onnx_fakes import red_square_image
 
 DEMO_MODEL = Path(__file__).resolve().parents[2] / "resources" / "demo_model.onnx"

@@ -17,12 +17,14 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+import model.providers as providers
 import model.runtime as runtime
 from model.detect import detect_images
 from model.errors import LabelWriteError, StudioError
 from model.labels import ImageLabels, Label, read_voc, write_classes_txt, write_coco, write_voc, write_yolo
 from model.postprocess import PostProcessor
-from model.runtime import CPU, CUDA, TENSORRT, Detector, InferenceError, InferenceSizeError, choose_providers
+from model.providers import CPU, CUDA, TENSORRT, choose_providers
+from model.runtime import Detector, InferenceError, InferenceSizeError
 from tests.reliability.builders import tiny_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """No NVIDIA driver on this machine (whatever the real one has)."""
-    monkeypatch.setattr(runtime, "_can_load", lambda *names: False)
+    monkeypatch.setattr(providers, "_can_load", lambda *names: False)
 
 
 # =========================================================================== no GPU
@@ -67,7 +69,7 @@ def test_onnxruntime_without_cuda_build(monkeypatch: pytest.MonkeyPatch, cases) 
 
 
 def test_driver_but_no_cuda_runtime(monkeypatch: pytest.MonkeyPatch, cases) -> None:  # noqa: ANN001
-    monkeypatch.setattr(runtime, "_can_load", lambda *names: names[0] == "libcuda.so.1")
+    monkeypatch.setattr(providers, "_can_load", lambda *names: names[0] == "libcuda.so.1")
     monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: None, raising=False)
     monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
     chosen, notes = choose_providers(None)
@@ -143,7 +145,7 @@ def broken_cuda(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     def preload() -> None:
         raise OSError("libcudnn_graph.so.9: cannot open shared object file: No such file or directory")
 
-    monkeypatch.setattr(runtime, "_can_load", lambda *names: True)  # "a driver and CUDA are installed"
+    monkeypatch.setattr(providers, "_can_load", lambda *names: True)  # "a driver and CUDA are installed"
     monkeypatch.setattr(ort, "get_available_providers", lambda: [TENSORRT, CUDA, CPU])
     monkeypatch.setattr(ort, "preload_dlls", preload, raising=False)
     monkeypatch.setattr(FakeCudaSession, "mode", mode)
@@ -185,7 +187,7 @@ def test_broken_cuda_does_not_hide_a_broken_model(model_path: Path, tmp_path: Pa
 def test_real_onnxruntime_with_missing_cuda_libraries(model_path: Path, monkeypatch: pytest.MonkeyPatch, cases) -> None:  # noqa: ANN001
     """The real onnxruntime asked for CUDA after we wrongly believe a driver exists: on a
     machine without a usable GPU it falls back; the Detector reports that."""
-    monkeypatch.setattr(runtime, "_can_load", lambda *names: True)
+    monkeypatch.setattr(providers, "_can_load", lambda *names: True)
     monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: None, raising=False)
     detector = Detector.load(model_path, providers=["cuda", "cpu"])
     assert detector.providers == detector.session.get_providers()
