@@ -231,7 +231,9 @@ class Detector:
         self.fixed_canvas: bool = on_gpu if fixed_canvas is None else bool(fixed_canvas)
         self._make_session = make_session
         fixed = make_session is not None and (self.fixed_canvas if fixed_shapes is None else bool(fixed_shapes))
-        self._fixed = FixedShapeSessions(make_session, free_dimensions(session)) if fixed else None
+        dims = free_dimensions(session) if fixed else []
+        fixed = fixed and any(dims)  # nothing to fix in a model exported at one input shape
+        self._fixed = FixedShapeSessions(make_session, dims) if fixed else None
         self.uses_cuda_graph: bool = fixed and bool(cuda_graph)
         self._bound: dict[tuple[int, ...], BoundRun] = {}  # cuda_graph: one per input shape
         self._bindings: dict[int, Any] = {}  # io_binding: one per session, created on first use
