@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-#: Fixed-shape sessions one Detector keeps (each holds its own copy of the weights).
-MAX_SESSIONS = 4
+#: Fixed-shape sessions one Detector keeps: each holds its own copy of the weights and its
+#: own device memory arena, so few (``detect``: batch 1 from the load's warm-up and its batch
+#: size; the app: one per inference size recently used).
+MAX_SESSIONS = 3
 
 
 def free_dimensions(session: Any) -> list[str | None]:
