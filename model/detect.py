@@ -1,16 +1,16 @@
 """Batch detection of images and folders (``retinanet-studio detect``); never imports TensorFlow.
 
-Three stages overlap: a thread pool decodes and letterboxes the next images while the
-network runs on the current batch (model.pipeline: ``batch`` images per network call), and a
-writer thread saves label files while the network runs on the next. onnxruntime releases the
-GIL during ``session.run``, so the stages really run in parallel.
+Four stages overlap: a thread pool decodes and letterboxes the next images, a network thread
+runs batch k + 1 (model.pipeline: ``batch`` images per network call, ``one_ahead``) while the
+caller's thread runs NMS on batch k, and a writer thread saves label files. onnxruntime
+releases the GIL during ``session.run``, so the stages really run in parallel.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from model.imageio import is_image_path, list_images, load_image
 from model.labels import ImageLabels, Label
 from model.labels.existing import DETECTIONS_JSON, LabelSetWriter
 from model.labels.registry import FORMATS
-from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
+from model.pipeline import DECODE_WORKERS, default_batch, one_ahead, pad_batch_to, prepared_batches, warm_up_for_batches
 from model.postprocess import Detections, PostProcessor
 from model.runtime import Detector
 
@@ -161,23 +161,34 @@ def detect_images(
             done = 0
             stop = False
             jobs = [(path, path) for path in paths]
-            for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
-                if stop or (cancelled is not None and cancelled()):
-                    break
-                ready = {}  # position in the group -> (path, prepared)
-                for position, (path, future) in enumerate(group):
-                    label_name = label_writer.owner_key(path)
-                    try:
-                        if label_name in owners:
-                            raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
-                        prepared = future.result()
-                    except (ImageReadError, LabelWriteError) as exc:
-                        summary.errors.append(exc)
-                    else:
-                        owners[label_name] = path
-                        ready[position] = (path, prepared)
+
+            def resolved() -> Iterator[tuple[list, dict]]:
+                """Each group with its images that decoded: {position: (path, prepared)}."""
+                for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
+                    if stop or (cancelled is not None and cancelled()):
+                        return
+                    ready = {}
+                    for position, (path, future) in enumerate(group):
+                        label_name = label_writer.owner_key(path)
+                        try:
+                            if label_name in owners:
+                                raise LabelWriteError(path, f"its label file would overwrite that of {owners[label_name]} (same name); skipped")
+                            prepared = future.result()
+                        except (ImageReadError, LabelWriteError) as exc:
+                            summary.errors.append(exc)
+                        else:
+                            owners[label_name] = path
+                            ready[position] = (path, prepared)
+                    yield group, ready
+
+            def run(resolved_group: tuple[list, dict]) -> list:
                 # labels need no pyramid and no dense outputs: a v2 model copies only its candidates
-                outputs = detector.run_prepared([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
+                ready = resolved_group[1]
+                return detector.run_prepared([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
+
+            for (group, ready), outputs in one_ahead(resolved(), run):
+                if stop:
+                    break
                 by_position = dict(zip(ready, outputs))
                 for position in range(len(group)):  # image by image: progress and cancel as without batches
                     if position in by_position:

@@ -152,7 +152,7 @@ def evaluate_detector(
     from concurrent.futures import ThreadPoolExecutor
 
     from model.imageio import load_image
-    from model.pipeline import DECODE_WORKERS, default_batch, pad_batch_to, prepared_batches, warm_up_for_batches
+    from model.pipeline import DECODE_WORKERS, default_batch, one_ahead, pad_batch_to, prepared_batches, warm_up_for_batches
     from model.postprocess import EVALUATION
 
     post_processor = post_processor or EVALUATION
@@ -164,9 +164,12 @@ def evaluate_detector(
     jobs = [(item, item.image_path) for item in items]
     warm_up_for_batches(detector, batch=batch, size=size)
     with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="evaluate-decode") as pool:
-        for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
-            prepared = [future.result() for _, future in group]
-            outputs = detector.run_prepared(prepared, pad_batch_to=pad_batch_to(detector, batch))
+        groups = prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size)
+
+        def run(group: list) -> list:
+            return detector.run_prepared([future.result() for _, future in group], pad_batch_to=pad_batch_to(detector, batch))
+
+        for group, outputs in one_ahead(groups, run):
             for (item, _), output in zip(group, outputs):
                 boxes, class_ids = ground_truth(item, class_names=class_names)
                 gts.append(boxes)

@@ -13,7 +13,7 @@ series of 4 rounds: batch 8 was faster in all 8 pairs, medians 9.0 vs 11.8 s wal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -27,6 +27,8 @@ CPU_BATCH = 8
 DECODE_WORKERS = 2
 
 Key = TypeVar("Key")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 def default_batch(detector: Detector) -> int:
@@ -79,3 +81,20 @@ def prepared_batches(
     finally:  # stopped early (cancelled): drop the decodes not started yet
         for _, future in pending:
             future.cancel()
+
+
+def one_ahead(items: Iterable[Item], run: Callable[[Item], Result]) -> Iterator[tuple[Item, Result]]:
+    """(item, run(item)) in order, with ``run`` of the next item already going on a worker
+    thread while the caller handles the current one: the network call of batch k + 1 (which
+    releases the GIL) overlaps the NMS and label writing of batch k on the caller's thread.
+    ``run`` raising is raised here, when its result is asked for. A caller that stops early
+    waits for the one call in flight."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="network") as worker:
+        pending: tuple[Item, Future[Result]] | None = None
+        for item in items:
+            future = worker.submit(run, item)
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = (item, future)
+        if pending is not None:
+            yield pending[0], pending[1].result()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Sequence
+from pathlib import Path
 
 from model import contract as C
 
@@ -86,3 +87,20 @@ def precision_note(contract: C.ModelContract, providers: Sequence[str]) -> str |
         # demo model at 512 px on 2 cores, interleaved: 45 ms vs 36 ms for its fp32 original
         return "fp16 model on the CPU: onnxruntime runs it through casts to fp32, slower than the fp32 model (fp16 is for GPUs)"
     return None
+
+
+def provider_args(chosen: Sequence[str], path: str | Path, cuda_options: dict[str, object] | None, *, cuda_graph: bool = False) -> list:
+    """onnxruntime's ``providers`` argument for ``chosen``: CUDA with :data:`CUDA_OPTIONS`
+    (and ``cuda_options``), TensorRT with its fp16 engine cached beside the model;
+    ``cuda_graph``: with CUDA graph capture on (fixed-shape sessions run through IOBinding)."""
+    args: list = []
+    for name in chosen:
+        if name == CUDA:
+            args.append((CUDA, {**CUDA_OPTIONS, **(cuda_options or {}), **({"enable_cuda_graph": "1"} if cuda_graph else {})}))
+        elif name == TENSORRT:
+            cache = str(Path(path).resolve().parent / ".trt_cache")
+            options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": cache, "trt_fp16_enable": True}
+            args.append((TENSORRT, {**options, **({"trt_cuda_graph_enable": True} if cuda_graph else {})}))
+        else:
+            args.append(name)
+    return args

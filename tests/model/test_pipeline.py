@@ -5,6 +5,7 @@ one, progress counts every image, and a GPU detector pads short batches to one s
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from model.evaluate import evaluate_detector
 from model.imageio import load_image
 from model.labels import load_dataset, save_dataset
 from model.labels.annotation import ImageLabels, Label
-from model.pipeline import CPU_BATCH, GPU_BATCH, default_batch, pad_batch_to, prepared_batches
+from model.pipeline import CPU_BATCH, GPU_BATCH, default_batch, one_ahead, pad_batch_to, prepared_batches
 from model.postprocess import PostProcessor
 from model.runtime import Detector
 from tests.model.onnx_fakes import red_square_image
@@ -142,3 +143,47 @@ def test_a_gpu_detect_tunes_once_for_the_batch_shape_before_the_first_batch(cpu_
     detect_images(paths, cpu_like, out_dir=tmp_path / "out2", fmt="voc", nms=NMS, size=256, batch=4)
     assert len(shapes) >= 2 and all(shape[0] <= 4 for shape in shapes)  # no warm-up, no padding on the CPU
     assert sum(shape[0] for shape in shapes) == len(SHAPES)
+
+
+def test_the_padding_of_a_reused_input_batch_is_blank(cpu_detector: Detector) -> None:
+    """The input batch is reused per thread and shape: a short batch after a full one must
+    not run on the full one's leftover canvases (their images would come back as detections
+    of nothing, and the padded rows cost nothing only when blank)."""
+    fixed = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True)
+    images = [red_square_image(width=200, height=200, box=(20 + 10 * i, 20, 120 + 10 * i, 150), color=i % 2) for i in range(4)]
+    fixed.run_prepared([fixed.prepare(image, size=256) for image in images])
+    buffer = fixed._input_buffer((4, 256, 256, 3))
+    assert buffer[3].any()  # the last full batch is still in it
+    [output] = fixed.run_prepared([fixed.prepare(images[0], size=256)], pad_batch_to=4)
+    assert fixed._input_buffer((4, 256, 256, 3)) is buffer and not buffer[1:].any()
+    alone = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True).run(images[0], size=256, features=False)
+    np.testing.assert_array_equal(output.candidates.scores, alone.candidates.scores)
+
+
+def test_one_ahead_runs_the_next_item_while_the_caller_handles_this_one() -> None:
+    started = {i: threading.Event() for i in range(4)}
+
+    def run(item: int) -> int:
+        started[item].set()
+        return item * 10
+
+    seen = []
+    for item, result in one_ahead(range(4), run):
+        if item < 3:  # while the caller holds item k, item k + 1's run has started
+            assert started[item + 1].wait(5)
+        seen.append((item, result))
+    assert seen == [(0, 0), (1, 10), (2, 20), (3, 30)]
+    assert list(one_ahead([], run)) == []
+
+
+def test_one_ahead_raises_the_runs_error_in_order() -> None:
+    def run(item: int) -> int:
+        if item == 2:
+            raise RuntimeError("network failed")
+        return item
+
+    got = []
+    with pytest.raises(RuntimeError, match="network failed"):
+        for _item, result in one_ahead(range(5), run):
+            got.append(result)
+    assert got == [0, 1]
