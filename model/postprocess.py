@@ -211,7 +211,8 @@ def batched_nms(
         counts = np.diff(np.append(starts, order.size))
         kept = np.concatenate(
             [
-                _nms_slots(boxes, order, starts[group], counts[group], 1.0 if math.isnan(thresh) else min(thresh, 1.0), max_per_class)
+                # a class's boxes after its first max_total kept can never make the cut
+                _nms_slots(boxes, order, starts[group], counts[group], 1.0 if math.isnan(thresh) else min(thresh, 1.0), min(max_per_class, max_total))
                 for group in _slot_groups(counts)
             ]
         )

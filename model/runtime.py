@@ -249,10 +249,10 @@ class Detector:
         idle worker threads from busy-waiting after each run: slightly slower back-to-back
         runs, but the cores go back to the GUI thread at once (the app's choice).
         ``io_binding``, ``fixed_canvas``, ``fixed_shapes``, ``cuda_graph``: see
-        :class:`Detector`. ``warm_up``: one run on a
-        blank canvas at the default size before returning, so that cuDNN / TensorRT tune
-        now (the caller's thread: the app loads models on a worker) rather than on the
-        first image; None: on GPU providers only. ``cuda_options``: added to / overriding
+        :class:`Detector`. ``warm_up``: one run on a blank canvas at the default size
+        before returning, so that cuDNN / TensorRT tune now (the caller's thread: the app
+        loads models on a worker) rather than on the first image; None: on GPU providers
+        only. ``cuda_options``: added to / overriding
         :data:`model.providers.CUDA_OPTIONS` (``{"use_tf32": 0}`` for exact fp32).
         """
         import onnxruntime as ort
