@@ -10,6 +10,9 @@ each image: decoding, letterboxing, filling the input batch, the candidates, NMS
 Its img/s bounds what any GPU reaches on this machine (issue 14's goals: 500 img/s for the
 demo model, 200 for R50 at 640 px); CPU seconds per image say what it costs in all.
 Rounds alternate the batch sizes, so machine noise hits all alike; each line names the machine.
+Then each stage alone, one image at a time on one thread (median ms per image): which one caps
+the ceiling, and which run in parallel (decode and letterbox on the worker threads, label files
+on the writer thread) or on the caller's thread (candidates, NMS, label building).
 """
 
 from __future__ import annotations
@@ -80,11 +83,44 @@ def main() -> int:
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 rates[batch].append(summary.images / wall)
                 cpu_ms[batch].append(cpu * 1e3 / summary.images)
+        stages = stage_times(detector, paths[:100], size=args.size)
     print(f"{args.model.name} at {args.size} px, {args.images} images, network replaced by its cached outputs, {args.rounds} rounds")
     for batch in batches:
         runs = " / ".join(f"{r:.0f}" for r in rates[batch])
         print(f"batch {batch:>2}: {statistics.median(rates[batch]):7.1f} img/s (rounds {runs}); CPU {statistics.median(cpu_ms[batch]):.2f} ms per image")
+    print("stages alone, median ms per image: " + ", ".join(f"{name} {ms:.3f}" for name, ms in stages.items()))
     return 0
+
+
+def stage_times(detector, paths: list[Path], *, size: int) -> dict[str, float]:  # noqa: ANN001 - a Detector
+    """Median ms per image of each host stage of ``detect``, one image at a time."""
+    from model.detect import detections_to_labels
+    from model.imageio import load_image
+    from model.labels.existing import LabelSetWriter
+    from model.postprocess import PostProcessor
+
+    def timed(fn, items: list) -> tuple[float, list]:  # noqa: ANN001 - any callable
+        times, results = [], []
+        for item in items:
+            started = time.perf_counter()
+            results.append(fn(item))
+            times.append((time.perf_counter() - started) * 1e3)
+        return statistics.median(times), results
+
+    stages: dict[str, float] = {}
+    stages["decode"], images = timed(load_image, paths)
+    stages["letterbox"], prepared = timed(lambda image: detector.prepare(image, size=size), images)
+    outputs = [detector.run_prepared([item])[0] for item in prepared]  # cached network: fill + candidates
+    stages["input fill + candidates"] = statistics.median(o.timings_ms["network"] + o.timings_ms["candidates"] for o in outputs)
+    nms = PostProcessor()
+    stages["NMS"], detections = timed(lambda output: nms(output.candidates), outputs)
+    names = detector.contract.class_names
+    stages["labels"], items = timed(lambda d: detections_to_labels(d, names, image_path="x.jpg", width=640, height=480), detections)
+    with tempfile.TemporaryDirectory(prefix="bench_pipeline_write_") as out:
+        writer = LabelSetWriter(Path(out), "voc", class_names=names)
+        numbered = list(enumerate(items))
+        stages["label file (VOC, atomic)"], _ = timed(lambda pair: writer.write(Path(f"/images/{pair[0]:05d}.jpg"), pair[1], None), numbered)
+    return stages
 
 
 if __name__ == "__main__":
