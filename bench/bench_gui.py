@@ -435,8 +435,9 @@ def synthetic_r50_output(*, image_hw: tuple[int, int] = (R50_SIZE, R50_SIZE), si
     from model.anchors import anchor_offsets, generate_anchors, level_shapes
     from model.boxes import clip_boxes
     from model.config import AnchorConfig
+    from model.letterbox import PAD_MULTIPLE
     from model.postprocess import extract_candidates
-    from model.runtime import PAD_MULTIPLE, NetworkOutput
+    from model.runtime import NetworkOutput
 
     rng = np.random.default_rng(seed)
     height, width = image_hw

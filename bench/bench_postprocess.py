@@ -43,8 +43,8 @@ from bench.machine import cpu_description  # noqa: E402
 from model.anchors import anchor_offsets, generate_anchors, level_shapes  # noqa: E402
 from model.boxes import decode_boxes, iou_matrix  # noqa: E402
 from model.config import AnchorConfig  # noqa: E402
+from model.letterbox import boxes_to_original  # noqa: E402
 from model.postprocess import candidates_from_selection, extract_candidates, select  # noqa: E402
-from model.runtime import boxes_to_original  # noqa: E402
 
 SIZE = 640
 NUM_CLASSES = 80

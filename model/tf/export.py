@@ -89,7 +89,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calibration_image
     (RGB uint8 arrays, letterboxed to ``size`` like the runtime does)."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    from model.runtime import PAD_MULTIPLE, letterbox
+    from model.letterbox import PAD_MULTIPLE, letterbox
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:

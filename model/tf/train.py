@@ -27,8 +27,8 @@ from model.errors import DatasetError
 from model.evaluate import EvalResult, Prediction, coco_evaluate, ground_truth
 from model.imageio import load_image
 from model.labels import ImageLabels, load_dataset
+from model.letterbox import boxes_to_original, letterbox
 from model.postprocess import EVALUATION, PostProcessor, extract_candidates
-from model.runtime import boxes_to_original, letterbox
 
 log = logging.getLogger(__name__)
 

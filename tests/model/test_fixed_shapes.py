@@ -16,8 +16,9 @@ import pytest
 
 from model import contract as C
 from model.fixed_shapes import BoundRun, FixedShapeSessions, free_dimensions
+from model.letterbox import square_canvas
 from model.postprocess import select
-from model.runtime import Detector, square_canvas
+from model.runtime import Detector
 from tests.model.onnx_fakes import red_square_image
 
 SHAPE_OPS = ("Shape", "Size", "Range", "Gather", "Slice")

@@ -25,9 +25,10 @@ import pytest
 from model import contract as C
 from model.fp16 import convert_fp16
 from model.imageio import list_images, load_image
+from model.letterbox import square_canvas
 from model.postprocess import extract_candidates
 from model.providers import CUDA, CUDA_OPTIONS
-from model.runtime import Detector, square_canvas
+from model.runtime import Detector
 from tests.model.onnx_fakes import cuda_detector, red_square_image
 
 pytestmark = pytest.mark.gpu

@@ -19,8 +19,9 @@ from model.evaluate import evaluate_detector
 from model.imageio import load_image
 from model.labels import load_dataset, save_dataset
 from model.labels.annotation import ImageLabels, Label
+from model.letterbox import boxes_to_original
 from model.postprocess import CANDIDATE_FLOOR, EVALUATION, Candidates, Detections, PostProcessor, extract_candidates, select
-from model.runtime import Detector, boxes_to_original
+from model.runtime import Detector
 from tests.model.onnx_fakes import red_square_image
 from tests.model.test_postprocess import NMS_SETTINGS, nms_inputs
 

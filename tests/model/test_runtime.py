@@ -11,9 +11,10 @@ import pytest
 from model import contract as C
 from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
+from model.letterbox import letterbox, letterbox_size, square_canvas
 from model.postprocess import select
 from model.providers import CPU, CUDA, choose_providers
-from model.runtime import Detector, InferenceSizeError, letterbox, letterbox_size, square_canvas
+from model.runtime import Detector, InferenceSizeError
 from tests.model.onnx_fakes import ANCHORS, red_square_image
 
 

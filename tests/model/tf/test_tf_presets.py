@@ -202,7 +202,8 @@ def test_preset_export_is_a_contract_model_with_the_coco_classes(tiny_preset_exp
 def test_the_runtime_runs_a_preset_model_as_keras_hub_would(tiny_preset_export) -> None:
     """The app's path (Detector: letterbox, pad to 128, map back to the photo) gives keras-hub's
     boxes and scores for the letterboxed photo."""
-    from model.runtime import Detector, boxes_to_original, letterbox
+    from model.letterbox import boxes_to_original, letterbox
+    from model.runtime import Detector
 
     _, hub, path = tiny_preset_export
     image = np.random.default_rng(3).integers(0, 255, (150, 230, 3), dtype=np.uint8)
