@@ -121,21 +121,10 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
 def memcpy_nodes(path: Path, overrides: dict[str, int]) -> str:
     """How many Memcpy nodes onnxruntime adds to ``path``'s graph for the CUDA provider with
     the input dimensions ``overrides`` fixed, as "N to the device, M to the host"."""
-    import collections
-
-    import onnx
-    import onnxruntime as ort
-
+    from model.fixed_shapes import optimised_ops
     from model.providers import CPU, CUDA, CUDA_OPTIONS
 
-    with tempfile.TemporaryDirectory(prefix="bench_gpu_graph_") as folder:
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
-        for name, value in overrides.items():
-            options.add_free_dimension_override_by_name(name, value)
-        ort.InferenceSession(str(path), options, providers=[(CUDA, CUDA_OPTIONS), CPU])
-        ops = collections.Counter(node.op_type for node in onnx.load(options.optimized_model_filepath, load_external_data=False).graph.node)
+    ops = optimised_ops(path, [(CUDA, CUDA_OPTIONS), CPU], overrides)
     return f"{ops['MemcpyFromHost']} to the device, {ops['MemcpyToHost']} to the host ({sum(ops.values())} nodes)"
 
 

@@ -22,9 +22,12 @@ replays, and copies the outputs back.
 
 from __future__ import annotations
 
+import collections
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,27 @@ MAX_SESSIONS = 3
 def free_dimensions(session: Any) -> list[str | None]:
     """The symbolic names of ``session``'s first input's dimensions (None where fixed)."""
     return [dim if isinstance(dim, str) and dim else None for dim in session.get_inputs()[0].shape]
+
+
+def optimised_ops(path: str | Path, providers: Sequence[Any], overrides: dict[str, int], *, extended_only: bool = False) -> collections.Counter:
+    """Op counts of ``path``'s graph as onnxruntime optimises and partitions it for
+    ``providers`` with the input dimensions ``overrides`` fixed (the graph it saves; on CUDA
+    that includes the Memcpy nodes it adds). ``extended_only``: stop before the layout
+    optimisations (the CPU's NCHWc rewrite), which change node counts for other reasons."""
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if extended_only:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    for name, value in overrides.items():
+        options.add_free_dimension_override_by_name(name, value)
+    with tempfile.TemporaryDirectory(prefix="retinanet_graph_") as folder:
+        options.optimized_model_filepath = str(Path(folder) / "optimised.onnx")
+        ort.InferenceSession(str(path), options, providers=list(providers))
+        graph = onnx.load(options.optimized_model_filepath, load_external_data=False).graph
+        return collections.Counter(node.op_type for node in graph.node)
 
 
 class FixedShapeSessions:

@@ -4,36 +4,21 @@ a CUDA graph needs, checked here through the CPU provider."""
 
 from __future__ import annotations
 
-import collections
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 
 from model import contract as C
-from model.fixed_shapes import BoundRun, FixedShapeSessions, free_dimensions
+from model.fixed_shapes import BoundRun, FixedShapeSessions, free_dimensions, optimised_ops
 from model.letterbox import square_canvas
 from model.postprocess import select
 from model.runtime import Detector
 from tests.model.onnx_fakes import red_square_image
 
 SHAPE_OPS = ("Shape", "Size", "Range", "Gather", "Slice")
-
-
-def optimised_ops(path: Path, out: Path, overrides: dict[str, int]) -> collections.Counter:
-    """Op counts of ``path``'s graph as onnxruntime optimises it (CPU provider) with the input
-    dimensions ``overrides`` fixed."""
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.optimized_model_filepath = str(out)
-    for name, value in overrides.items():
-        options.add_free_dimension_override_by_name(name, value)
-    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return collections.Counter(node.op_type for node in onnx.load(out).graph.node)
 
 
 def test_fixed_dimensions_fold_the_shape_arithmetic(contract_model: Path, cpu_detector: Detector, tmp_path: Path) -> None:
@@ -43,8 +28,8 @@ def test_fixed_dimensions_fold_the_shape_arithmetic(contract_model: Path, cpu_de
     assert dims[:3] == ["N", "H", "W"] and dims[3] is None
     overrides = FixedShapeSessions(lambda o: None, dims).overrides((1, 256, 256, 3))
     assert overrides == {"N": 1, "H": 256, "W": 256}
-    free = optimised_ops(contract_model, tmp_path / "free.onnx", {})
-    fixed = optimised_ops(contract_model, tmp_path / "fixed.onnx", overrides)
+    free = optimised_ops(contract_model, ["CPUExecutionProvider"], {}, extended_only=True)
+    fixed = optimised_ops(contract_model, ["CPUExecutionProvider"], overrides, extended_only=True)
     assert sum(free[op] for op in SHAPE_OPS) >= 20
     assert sum(fixed[op] for op in SHAPE_OPS) == 0, fixed
     assert fixed["TopK"] == free["TopK"] and sum(fixed.values()) < sum(free.values()) * 0.7
