@@ -2,8 +2,11 @@
 
 Four stages overlap: a thread pool decodes and letterboxes the next images, a network thread
 runs batch k + 1 (model.pipeline: ``batch`` images per network call, ``one_ahead``) while the
-caller's thread runs NMS on batch k, and a writer thread saves label files. onnxruntime
-releases the GIL during ``session.run``, so the stages really run in parallel.
+caller's thread fills batch k + 2 into the network's input and maps the outputs of batch k
+and runs their NMS, and a writer thread saves label files. onnxruntime releases the GIL
+during ``session.run``, so the stages really run in parallel, and the network thread does
+nothing else: on a GPU the device then waits for no host work (``bench/bench_pipeline.py
+--device-ms``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from model.labels.existing import DETECTIONS_JSON, LabelSetWriter
 from model.labels.registry import FORMATS
 from model.pipeline import DECODE_WORKERS, default_batch, one_ahead, pad_batch_to, prepared_batches, warm_up_for_batches
 from model.postprocess import Detections, PostProcessor
-from model.runtime import Detector
+from model.runtime import Detector, NetworkBatch
 
 
 def output_formats() -> tuple[str, ...]:
@@ -162,8 +165,10 @@ def detect_images(
             stop = False
             jobs = [(path, path) for path in paths]
 
-            def resolved() -> Iterator[tuple[list, dict]]:
-                """Each group with its images that decoded: {position: (path, prepared)}."""
+            def resolved() -> Iterator[tuple[list, dict, NetworkBatch]]:
+                """Each group with its images that decoded, {position: (path, prepared)}, and
+                them filled into the network's input, here, while the network runs the group
+                before: the network thread does nothing but run the network."""
                 for group in prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size):
                     if stop or (cancelled is not None and cancelled()):
                         return
@@ -179,17 +184,16 @@ def detect_images(
                         else:
                             owners[label_name] = path
                             ready[position] = (path, prepared)
-                    yield group, ready
+                    yield group, ready, detector.fill([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
 
-            def run(resolved_group: tuple[list, dict]) -> list:
+            def run(resolved_group: tuple[list, dict, NetworkBatch]) -> NetworkBatch:
                 # labels need no pyramid and no dense outputs: a v2 model copies only its candidates
-                ready = resolved_group[1]
-                return detector.run_prepared([p for _, p in ready.values()], pad_batch_to=pad_batch_to(detector, batch))
+                return detector.run_network(resolved_group[2])
 
-            for (group, ready), outputs in one_ahead(resolved(), run):
+            for (group, ready, _), ran in one_ahead(resolved(), run):
                 if stop:
                     break
-                by_position = dict(zip(ready, outputs))
+                by_position = dict(zip(ready, detector.outputs(ran)))
                 for position in range(len(group)):  # image by image: progress and cancel as without batches
                     if position in by_position:
                         if cancelled is not None and cancelled():

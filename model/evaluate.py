@@ -165,12 +165,11 @@ def evaluate_detector(
     warm_up_for_batches(detector, batch=batch, size=size)
     with ThreadPoolExecutor(max_workers=DECODE_WORKERS, thread_name_prefix="evaluate-decode") as pool:
         groups = prepared_batches(jobs, detector, load_image=load_image, pool=pool, batch=batch, size=size)
+        # decoded and filled into the network's input here, while the network runs the group before
+        filled = ((group, detector.fill([future.result() for _, future in group], pad_batch_to=pad_batch_to(detector, batch))) for group in groups)
 
-        def run(group: list) -> list:
-            return detector.run_prepared([future.result() for _, future in group], pad_batch_to=pad_batch_to(detector, batch))
-
-        for group, outputs in one_ahead(groups, run):
-            for (item, _), output in zip(group, outputs):
+        for (group, _), ran in one_ahead(filled, lambda item: detector.run_network(item[1])):
+            for (item, _), output in zip(group, detector.outputs(ran)):
                 boxes, class_ids = ground_truth(item, class_names=class_names)
                 gts.append(boxes)
                 gcs.append(class_ids)

@@ -5,11 +5,16 @@ at the top left of a canvas of zeros: the letterboxed size padded to a multiple 
 :data:`PAD_MULTIPLE` (the CPU's choice), or one square canvas per inference size
 (:func:`square_canvas`, the GPU's). Boxes come back through :func:`boxes_to_original`.
 Training, export and the runtime share these functions, so they all see the same pixels.
+The canvases of a network call are written straight into its input batch
+(:func:`fill_canvases`), whose arrays :class:`InputBuffers` lends out again and again.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -76,3 +81,57 @@ def letterbox(
     padded = np.zeros((pad_h, pad_w, 3), dtype=np.uint8)
     padded[:new_h, :new_w] = resized
     return padded, scale
+
+
+def fill_canvases(batch: np.ndarray, images: Sequence[np.ndarray]) -> None:
+    """Write each resized (h, w, 3) uint8 image at the top left of its canvas in the
+    (N, H, W, 3) ``batch`` (any dtype; values cast), zeros around it, and blank canvases
+    after the last image (a short batch filled up to N)."""
+    if len(images) > len(batch):
+        raise ValueError(f"{len(images)} images for a batch of {len(batch)}")
+    for i, image in enumerate(images):
+        new_h, new_w = image.shape[:2]
+        batch[i, :new_h, :new_w] = image
+        batch[i, new_h:] = 0
+        batch[i, :new_h, new_w:] = 0
+    batch[len(images) :] = 0
+
+
+class InputBuffers:
+    """Input batches lent out and given back, so that a batch of the same shape is reused
+    rather than allocated: a fresh 39 MB batch (8 x 640 x 640 x 3 float32) pays its page
+    faults on every call (2-core EPYC: 4.6 vs 1.7 ms to fill a batch of 8).
+
+    An array lent out is the borrower's alone until it is given back, so one thread can fill
+    the next batch while another runs the network on this one. Thread-safe; keeps at most
+    ``keep`` arrays not lent out (the oldest shapes go first); an array never given back is
+    simply freed with its last reference."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self.keep = keep
+        self._free: OrderedDict[tuple, list[np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """An array of ``shape`` and ``dtype``, contents undefined."""
+        key = (tuple(int(d) for d in shape), np.dtype(dtype).str)
+        with self._lock:
+            free = self._free.get(key)
+            if free:
+                array = free.pop()
+                if not free:
+                    del self._free[key]
+                return array
+        return np.empty(key[0], key[1])
+
+    def give_back(self, array: np.ndarray) -> None:
+        """Make ``array`` (from :meth:`take`, no longer used) available to the next :meth:`take`."""
+        key = (array.shape, array.dtype.str)
+        with self._lock:
+            self._free.setdefault(key, []).append(array)
+            self._free.move_to_end(key)
+            while sum(len(arrays) for arrays in self._free.values()) > self.keep:
+                oldest = next(iter(self._free))  # no list here is empty: take drops emptied ones
+                self._free[oldest].pop(0)
+                if not self._free[oldest]:
+                    del self._free[oldest]

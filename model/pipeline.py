@@ -90,7 +90,9 @@ def prepared_batches(
 def one_ahead(items: Iterable[Item], run: Callable[[Item], Result]) -> Iterator[tuple[Item, Result]]:
     """(item, run(item)) in order, with ``run`` of the next item already going on a worker
     thread while the caller handles the current one: the network call of batch k + 1 (which
-    releases the GIL) overlaps the NMS and label writing of batch k on the caller's thread.
+    releases the GIL) overlaps the outputs, NMS and labels of batch k on the caller's thread,
+    and the filling of batch k + 2 (``items`` is advanced there, before k's result is asked
+    for). Keep host work out of ``run``: a device waits for it (``Detector.run_network`` only).
     ``run`` raising is raised here, when its result is asked for. A caller that stops early
     waits for the one call in flight."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="network") as worker:

@@ -39,7 +39,7 @@ from model import contract as C
 from model.anchors import anchor_location, anchor_offsets, level_shapes
 from model.errors import ModelContractError, StudioError
 from model.fixed_shapes import MAX_SESSIONS, BoundRun, FixedShapeSessions, free_dimensions
-from model.letterbox import PAD_MULTIPLE, boxes_to_original, letterbox_size, resize_for_size, square_canvas
+from model.letterbox import PAD_MULTIPLE, InputBuffers, boxes_to_original, fill_canvases, letterbox_size, resize_for_size, square_canvas
 from model.postprocess import CANDIDATE_FLOOR, Candidates, candidates_from_selection, extract_candidates
 from model.providers import CPU, CUDA, TENSORRT, choose_providers, first_line, precision_note, provider_args
 
@@ -123,6 +123,26 @@ class PreparedImage:
         return canvas
 
 
+@dataclass(eq=False)
+class NetworkBatch:
+    """Prepared images on their way through one network call per canvas shape, in three
+    steps: :meth:`Detector.fill` writes them into the network's input arrays (host work),
+    :meth:`Detector.run_network` runs the session on them (the step ``detect`` / ``evaluate``
+    run on their network thread, while the caller fills the next batch and makes the outputs
+    of the last), :meth:`Detector.outputs` maps what came back to each image (host work).
+
+    calls: per canvas shape, the positions of its images in ``prepared`` and their (N, H, W,
+    3) input array, lent by the Detector until the run; after the run, ``ran``: per call,
+    those positions, the fetched outputs by name, the canvas (H, W) and network ms per image."""
+
+    prepared: tuple[PreparedImage, ...]
+    calls: list[tuple[list[int], np.ndarray]]
+    fill_ms: float  # per image
+    ran: list[tuple[list[int], dict[str, np.ndarray], tuple[int, int], float]] | None = None
+    dense: bool = False
+    features: bool = False
+
+
 def _check_size(size: int) -> int:
     if not MIN_INFERENCE_SIZE <= size <= MAX_INFERENCE_SIZE:
         raise InferenceSizeError(
@@ -179,7 +199,7 @@ class Detector:
         self.uses_cuda_graph: bool = fixed and bool(cuda_graph)
         self._bound: dict[tuple[int, ...], BoundRun] = {}  # cuda_graph: one per input shape
         self._bindings: dict[int, Any] = {}  # io_binding: one per session, created on first use
-        self._buffers = threading.local()  # the input batch, per thread (_input_buffer)
+        self._buffers = InputBuffers()  # input arrays, lent out by fill, back after run_network
         self._binding_lock = threading.Lock()
 
     @property
@@ -314,15 +334,6 @@ class Detector:
             return session.run(names, {C.INPUT_NAME: batch})
         return self._run_bound(session, names, batch)
 
-    def _input_buffer(self, shape: tuple[int, ...]) -> np.ndarray:
-        """A float32 array of ``shape`` for the network's input, this thread's own, reused
-        while the shape stays the same: a fresh 39 MB batch (8 x 640 x 640 x 3) costs its page
-        faults on every call (2-core EPYC: 4.6 vs 1.7 ms to fill a batch of 8)."""
-        local = self._buffers
-        if getattr(local, "shape", None) != shape:
-            local.shape, local.array = shape, np.empty(shape, np.float32)
-        return local.array
-
     def session_for(self, shape: tuple[int, ...]) -> Any:
         """The session to run an input of ``shape`` in: its fixed-shape session when this
         Detector has them, else the free-shape one. A fixed-shape session that cannot be
@@ -432,66 +443,77 @@ class Detector:
         each, in order, each what :meth:`run` gives for that image. ``pad_batch_to``: fill a
         call up with blank canvases to this many (a GPU then sees one batch shape, the last
         batch of a folder included). ``floor``, ``features``, ``dense``: see :meth:`run`
-        (here ``features`` defaults to False: batches are for the hot paths)."""
-        if not prepared:
-            return []
-        sizes = {p.size for p in prepared}
-        if len(sizes) != 1:
-            raise ValueError(f"one inference size per batch, got {sorted(sizes)}")
-        by_shape: dict[tuple[int, ...], list[int]] = {}
+        (here ``features`` defaults to False: batches are for the hot paths).
+        :meth:`fill`, :meth:`run_network`, :meth:`outputs`, on this thread."""
+        batch = self.fill(prepared, pad_batch_to=pad_batch_to)
+        return self.outputs(self.run_network(batch, features=features, dense=dense), floor=floor)
+
+    def fill(self, prepared: Sequence[PreparedImage], *, pad_batch_to: int | None = None) -> NetworkBatch:
+        """Step 1 of :meth:`run_prepared`: the images written into input arrays, one per
+        canvas shape (of ``pad_batch_to`` images at least). Host work, safe on any thread."""
+        if len({p.size for p in prepared}) > 1:
+            raise ValueError(f"one inference size per batch, got {sorted({p.size for p in prepared})}")
+        started = time.perf_counter()
+        by_shape: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(prepared):
             by_shape.setdefault(item.canvas_hw, []).append(index)
-        results: list[NetworkOutput | None] = [None] * len(prepared)
-        for indices in by_shape.values():
-            outputs = self._run_same_shape([prepared[i] for i in indices], floor=floor, features=features, dense=dense, pad_batch_to=pad_batch_to)
-            for index, output in zip(indices, outputs):
+        calls = []
+        for (height, width), indices in by_shape.items():
+            array = self._buffers.take((max(len(indices), pad_batch_to or 0), height, width, 3), np.float32)
+            fill_canvases(array, [prepared[i].resized for i in indices])
+            calls.append((indices, array))
+        fill_ms = (time.perf_counter() - started) * 1e3 / max(1, len(prepared))
+        return NetworkBatch(tuple(prepared), calls, fill_ms)
+
+    def run_network(self, batch: NetworkBatch, *, features: bool = False, dense: bool | None = None) -> NetworkBatch:
+        """Step 2 of :meth:`run_prepared`: the session on a :meth:`fill`-ed batch, once;
+        fetches the candidates, plus the dense outputs (``dense``) and the pyramid
+        (``features``), see :meth:`run`. The input arrays go back to the Detector."""
+        if batch.ran is not None:
+            raise ValueError("this batch has already run")
+        batch.dense = features if dense is None else dense
+        batch.features = features
+        names = self._names(dense=batch.dense, features=features)
+        calls, batch.calls, batch.ran = batch.calls, [], []
+        try:
+            for indices, array in calls:
+                started = time.perf_counter()
+                try:
+                    fetched = dict(zip(names, self._run_session(names, array)))
+                except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (out of memory...)
+                    size = batch.prepared[indices[0]].size
+                    raise InferenceError(self.contract.path, f"inference at size {size} failed: {first_line(exc)}") from exc
+                network_ms = (time.perf_counter() - started) * 1e3 / len(indices)
+                batch.ran.append((indices, fetched, array.shape[1:3], network_ms))
+        finally:
+            for _, array in calls:
+                self._buffers.give_back(array)
+        return batch
+
+    def outputs(self, batch: NetworkBatch, *, floor: float | None = None) -> list[NetworkOutput]:
+        """Step 3 of :meth:`run_prepared`: one NetworkOutput per image of a batch that ran, in
+        order; candidates above ``floor`` (default CANDIDATE_FLOOR). Host work."""
+        if batch.ran is None:
+            raise ValueError("this batch has not run yet (Detector.run_network)")
+        floor = CANDIDATE_FLOOR if floor is None else float(floor)
+        results: list[NetworkOutput | None] = [None] * len(batch.prepared)
+        for indices, fetched, (height, width), network_ms in batch.ran:
+            count = next(iter(fetched.values())).shape[0]  # the padded batch
+            fetched_bytes = sum(int(a.nbytes) for a in fetched.values()) // count
+            if batch.features:
+                shapes = [tuple(int(d) for d in fetched[name].shape[1:3]) for name in self._level_names]
+            else:  # what the network's 'same'-padded stride-2 steps give: ceil(side / stride)
+                shapes = level_shapes((height, width), self._strides)
+            offsets = anchor_offsets(shapes, self.contract.anchors_per_cell)
+            for i, index in enumerate(indices):
+                item = batch.prepared[index]
+                started = time.perf_counter()
+                output = self._output(item, i, fetched, shapes, offsets, floor=floor, dense=batch.dense, features=batch.features, batch_hw=(height, width))
+                candidates_ms = (time.perf_counter() - started) * 1e3
+                output.timings_ms.update(preprocess=item.preprocess_ms + batch.fill_ms, network=network_ms, candidates=candidates_ms)
+                output.fetched_bytes = fetched_bytes
                 results[index] = output
         return results  # type: ignore[return-value] - every index was filled
-
-    def _run_same_shape(
-        self,
-        prepared: Sequence[PreparedImage],
-        *,
-        floor: float | None,
-        features: bool,
-        dense: bool | None,
-        pad_batch_to: int | None,
-    ) -> list[NetworkOutput]:
-        """:meth:`run_prepared` for canvases of one shape: one network call."""
-        size = prepared[0].size
-        dense = features if dense is None else dense
-        floor = CANDIDATE_FLOOR if floor is None else float(floor)
-        t1 = time.perf_counter()
-        height, width = prepared[0].canvas_hw
-        count = max(len(prepared), pad_batch_to or 0)
-        batch = self._input_buffer((count, height, width, 3))
-        for i, item in enumerate(prepared):
-            new_h, new_w = item.resized.shape[:2]
-            batch[i, :new_h, :new_w] = item.resized
-            batch[i, new_h:] = 0  # the canvas's zeros, below and right of the image
-            batch[i, :new_h, new_w:] = 0
-        batch[len(prepared) :] = 0  # blank canvases filling up a short batch
-        names = self._names(dense=dense, features=features)
-        try:
-            outputs = dict(zip(names, self._run_session(names, batch)))
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types (out of memory...)
-            raise InferenceError(self.contract.path, f"inference at size {size} failed: {first_line(exc)}") from exc
-        t2 = time.perf_counter()
-        network_ms = (t2 - t1) * 1e3 / len(prepared)
-        fetched = sum(int(a.nbytes) for a in outputs.values()) // count
-        if features:
-            shapes = [tuple(int(d) for d in outputs[name].shape[1:3]) for name in self._level_names]
-        else:  # what the network's 'same'-padded stride-2 steps give: ceil(side / stride)
-            shapes = level_shapes((height, width), self._strides)
-        offsets = anchor_offsets(shapes, self.contract.anchors_per_cell)
-        results = []
-        for i, item in enumerate(prepared):
-            t3 = time.perf_counter()
-            results.append(self._output(item, i, outputs, shapes, offsets, floor=floor, dense=dense, features=features, batch_hw=(height, width)))
-            t4 = time.perf_counter()
-            results[-1].timings_ms.update(preprocess=item.preprocess_ms, network=network_ms, candidates=(t4 - t3) * 1e3)
-            results[-1].fetched_bytes = fetched
-        return results
 
     def _output(
         self,

@@ -146,18 +146,65 @@ def test_a_gpu_detect_tunes_once_for_the_batch_shape_before_the_first_batch(cpu_
 
 
 def test_the_padding_of_a_reused_input_batch_is_blank(cpu_detector: Detector) -> None:
-    """The input batch is reused per thread and shape: a short batch after a full one must
-    not run on the full one's leftover canvases (their images would come back as detections
-    of nothing, and the padded rows cost nothing only when blank)."""
+    """Input batches are reused: a short batch after a full one must not run on the full
+    one's leftover canvases (their images would come back as detections of nothing, and the
+    padded rows cost nothing only when blank)."""
     fixed = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True)
     images = [red_square_image(width=200, height=200, box=(20 + 10 * i, 20, 120 + 10 * i, 150), color=i % 2) for i in range(4)]
-    fixed.run_prepared([fixed.prepare(image, size=256) for image in images])
-    buffer = fixed._input_buffer((4, 256, 256, 3))
+    full = fixed.fill([fixed.prepare(image, size=256) for image in images])
+    [(_, buffer)] = full.calls
+    fixed.run_network(full)
     assert buffer[3].any()  # the last full batch is still in it
-    [output] = fixed.run_prepared([fixed.prepare(images[0], size=256)], pad_batch_to=4)
-    assert fixed._input_buffer((4, 256, 256, 3)) is buffer and not buffer[1:].any()
+    short = fixed.fill([fixed.prepare(images[0], size=256)], pad_batch_to=4)
+    assert short.calls[0][1] is buffer and not buffer[1:].any()  # the same array, blank after the image
+    [output] = fixed.outputs(fixed.run_network(short))
     alone = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True).run(images[0], size=256, features=False)
     np.testing.assert_array_equal(output.candidates.scores, alone.candidates.scores)
+
+
+def test_a_batch_filled_while_another_waits_gets_its_own_arrays_and_each_runs_once(cpu_detector: Detector) -> None:
+    """detect fills batch k + 1 while the network runs batch k: the two must not share an
+    input array, and an array goes back to the detector only when its batch has run."""
+    fixed = Detector(cpu_detector.session, cpu_detector.contract, [], fixed_canvas=True)
+    images = [red_square_image(width=200, height=160, box=(20, 20 + 10 * i, 120, 150), color=i % 2) for i in range(3)]
+    first = fixed.fill([fixed.prepare(images[0], size=256), fixed.prepare(images[1], size=256)])
+    second = fixed.fill([fixed.prepare(images[2], size=256)], pad_batch_to=2)
+    assert first.calls[0][1] is not second.calls[0][1]
+    a, b = first.calls[0][1], second.calls[0][1]
+    with pytest.raises(ValueError, match="not run yet"):
+        fixed.outputs(second)
+    out_second = fixed.outputs(fixed.run_network(second))
+    out_first = fixed.outputs(fixed.run_network(first))
+    for image, output in zip(images, [*out_first, *out_second]):
+        alone = fixed.run(image, size=256, features=False)
+        np.testing.assert_array_equal(output.candidates.scores, alone.candidates.scores)
+        assert output.timings_ms["preprocess"] > 0
+    with pytest.raises(ValueError, match="already run"):
+        fixed.run_network(first)
+    again = {id(fixed.fill([fixed.prepare(images[0], size=256)], pad_batch_to=2).calls[0][1]) for _ in range(2)}
+    assert again <= {id(a), id(b)}  # both came back and are lent again
+
+
+def test_detect_fills_and_maps_outputs_on_the_callers_thread_and_the_network_thread_only_runs(cpu_detector: Detector, tmp_path: Path) -> None:
+    """The network thread of detect / evaluate does nothing but the network call: filling the
+    input batch and mapping the outputs there had left a (simulated) device idle for ~1 ms
+    per image (bench_pipeline --device-ms)."""
+    threads: dict[str, set[str]] = {"fill": set(), "run_network": set(), "outputs": set()}
+    detector = Detector(cpu_detector.session, cpu_detector.contract, [])
+    for name in threads:
+        method = getattr(detector, name)
+
+        def spy(*args, _method=method, _name=name, **kwargs):
+            threads[_name].add(threading.current_thread().name)
+            return _method(*args, **kwargs)
+
+        setattr(detector, name, spy)
+    paths = _folder(tmp_path / "images")
+    detect_images(paths, detector, out_dir=tmp_path / "out", fmt="voc", nms=NMS, size=256, batch=2)
+    items = [ImageLabels(image_path=str(path), width=w, height=h, labels=[]) for path, (h, w) in zip(paths, SHAPES)]
+    evaluate_detector(detector, items, size=256, batch=2)
+    assert threads["fill"] == threads["outputs"] == {threading.current_thread().name}
+    assert threads["run_network"] and all(name.startswith("network") for name in threads["run_network"])
 
 
 def test_one_ahead_runs_the_next_item_while_the_caller_handles_this_one() -> None:

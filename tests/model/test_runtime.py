@@ -7,11 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model import contract as C
 from model.anchors import anchor_levels, generate_anchors
 from model.boxes import clip_boxes
-from model.letterbox import letterbox, letterbox_size, square_canvas
+from model.letterbox import InputBuffers, fill_canvases, letterbox, letterbox_size, square_canvas
 from model.postprocess import select
 from model.providers import CPU, CUDA, choose_providers
 from model.runtime import Detector, InferenceSizeError
@@ -50,6 +52,47 @@ def test_letterbox_content_lands_where_scale_says() -> None:
     np.testing.assert_array_equal(red.max(axis=0), [239, 279])
     with pytest.raises(ValueError, match="positive"):
         letterbox(image, size=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.sampled_from(["float32", "uint8"])), max_size=60), st.integers(0, 4))
+def test_input_buffers_never_lend_an_array_twice_and_keep_at_most_keep(steps, keep: int) -> None:
+    """Any sequence of takes and give-backs over a few shapes (``detect`` on the CPU, whose
+    canvases change shape from batch to batch; a crash here once stopped ``detect`` halfway)."""
+    buffers = InputBuffers(keep=keep)
+    lent: list[np.ndarray] = []
+    for take, shape_index, dtype in steps:
+        if take or not lent:
+            shape = (1 + shape_index % 2, 8 * (1 + shape_index), 8, 3)
+            array = buffers.take(shape, dtype)
+            assert array.shape == shape and array.dtype == np.dtype(dtype)
+            assert all(array is not other and not np.shares_memory(array, other) for other in lent)
+            lent.append(array)
+        else:
+            buffers.give_back(lent.pop(shape_index % len(lent)))
+        assert sum(len(free) for free in buffers._free.values()) <= keep
+        assert all(buffers._free.values())  # no empty lists left behind
+
+
+def test_input_buffers_lend_back_what_was_given_back_newest_shapes_first() -> None:
+    buffers = InputBuffers(keep=2)
+    a, b, c = (buffers.take((1, 8 * (i + 1), 8, 3)) for i in range(3))
+    for array in (a, b, c):
+        buffers.give_back(array)  # a, the oldest, is dropped
+    assert buffers.take(b.shape) is b and buffers.take(c.shape) is c
+    assert buffers.take(a.shape) is not a
+    assert buffers.take((1, 16, 8, 3), np.uint8).dtype == np.uint8  # dtype is part of the key
+
+
+def test_fill_canvases_puts_each_image_top_left_on_zeros_and_blanks_the_rest() -> None:
+    batch = np.full((3, 6, 5, 3), 7.0, np.float32)  # leftovers of an earlier batch
+    images = [np.full((4, 5, 3), 200, np.uint8), np.full((6, 2, 3), 100, np.uint8)]
+    fill_canvases(batch, images)
+    expected = np.zeros_like(batch)
+    expected[0, :4, :5], expected[1, :6, :2] = 200, 100
+    np.testing.assert_array_equal(batch, expected)
+    with pytest.raises(ValueError, match="3 images for a batch of 2"):
+        fill_canvases(batch[:2], images + images[:1])
 
 
 def test_choose_providers_cpu_only_request() -> None:
