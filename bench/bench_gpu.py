@@ -118,6 +118,25 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
     return statistics.median(times), device
 
 
+def host_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[float, int]:  # noqa: ANN001 - a Detector
+    """Median ms of a plain ``session.run`` on ``image``'s canvas from a host input, fetching
+    the hot path's outputs to the host, and the input's bytes: beside :func:`bare_run_ms`, what
+    copying the float32 input to the device (and the small outputs back) costs per run; it
+    says whether a smaller input (uint8, 4x fewer bytes) would pay."""
+    from model import contract as C
+
+    batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
+    session = detector.session_for(batch.shape)
+    names = list(C.CANDIDATE_OUTPUTS) if detector.contract.has_candidates else [C.BOXES, C.SCORES]
+    times = []
+    for i in range(runs + WARMUP):
+        started = time.perf_counter()
+        session.run(names, {C.INPUT_NAME: batch})
+        if i >= WARMUP:
+            times.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(times), int(batch.nbytes)
+
+
 def memcpy_nodes(path: Path, overrides: dict[str, int]) -> str:
     """How many Memcpy nodes onnxruntime adds to ``path``'s graph for the CUDA provider with
     the input dimensions ``overrides`` fixed, as "N to the device, M to the host"."""
@@ -323,6 +342,9 @@ def main() -> int:
         product = medians.get(label)
         ratio = f"{product / bare_ms:.2f}x" if product else "-"
         print(f"{label}: bare session.run (outputs on {device}) {bare_ms:.2f} ms; Detector.run {product or float('nan'):.2f} ms; product/bare {ratio}")
+        host_ms, in_bytes = host_run_ms(detector, image, size=args.size, runs=args.runs)
+        copies = f"{host_ms:.2f} ms: {host_ms - bare_ms:+.2f} ms for the copies"
+        print(f"{label}: session.run from the host ({in_bytes / 1e6:.2f} MB float32 in, hot-path outputs out) {copies}")
 
     if args.detect_images > 0:
         from model.synth import write_dataset
