@@ -246,6 +246,13 @@ def main() -> int:
         else:
             add(f"{CUDA_LABEL}, CUDA graph", graph)
         add(f"{CUDA_LABEL}, IOBinding (host buffers)", Detector(cuda.session, cuda.contract, cuda.provider_notes, io_binding=True))
+        # cuDNN's NHWC kernels: the contract's input is NHWC and tf2onnx's graph transposes to
+        # NCHW once; onnxruntime builds without NHWC ops refuse or ignore the option
+        nhwc, why = load(args.model, ["cuda"], CUDA, cuda_options={"prefer_nhwc": 1})
+        if nhwc is None:
+            unavailable.append(f"{CUDA_LABEL}, prefer_nhwc: {why}")
+        else:
+            add(f"{CUDA_LABEL}, prefer_nhwc", nhwc)
         exact, why = load(args.model, ["cuda"], CUDA, cuda_options={"use_tf32": 0})
         if exact is None:
             unavailable.append(f"{CUDA_LABEL}, TF32 off: {why}")
