@@ -133,12 +133,12 @@ class NetworkBatch:
 
     calls: per canvas shape, the positions of its images in ``prepared`` and their (N, H, W,
     3) input array, lent by the Detector until the run; after the run, ``ran``: per call,
-    those positions, the fetched outputs by name, the canvas (H, W) and network ms per image."""
+    those positions, the fetched outputs by name, the input's (N, H, W) and network ms per image."""
 
     prepared: tuple[PreparedImage, ...]
     calls: list[tuple[list[int], np.ndarray]]
     fill_ms: float  # per image
-    ran: list[tuple[list[int], dict[str, np.ndarray], tuple[int, int], float]] | None = None
+    ran: list[tuple[list[int], dict[str, np.ndarray], tuple[int, int, int], float]] | None = None
     dense: bool = False
     features: bool = False
 
@@ -451,8 +451,9 @@ class Detector:
     def fill(self, prepared: Sequence[PreparedImage], *, pad_batch_to: int | None = None) -> NetworkBatch:
         """Step 1 of :meth:`run_prepared`: the images written into input arrays, one per
         canvas shape (of ``pad_batch_to`` images at least). Host work, safe on any thread."""
-        if len({p.size for p in prepared}) > 1:
-            raise ValueError(f"one inference size per batch, got {sorted({p.size for p in prepared})}")
+        sizes = {p.size for p in prepared}
+        if len(sizes) > 1:
+            raise ValueError(f"one inference size per batch, got {sorted(sizes)}")
         started = time.perf_counter()
         by_shape: dict[tuple[int, int], list[int]] = {}
         for index, item in enumerate(prepared):
@@ -484,7 +485,7 @@ class Detector:
                     size = batch.prepared[indices[0]].size
                     raise InferenceError(self.contract.path, f"inference at size {size} failed: {first_line(exc)}") from exc
                 network_ms = (time.perf_counter() - started) * 1e3 / len(indices)
-                batch.ran.append((indices, fetched, array.shape[1:3], network_ms))
+                batch.ran.append((indices, fetched, array.shape[:3], network_ms))
         finally:
             for _, array in calls:
                 self._buffers.give_back(array)
@@ -497,8 +498,7 @@ class Detector:
             raise ValueError("this batch has not run yet (Detector.run_network)")
         floor = CANDIDATE_FLOOR if floor is None else float(floor)
         results: list[NetworkOutput | None] = [None] * len(batch.prepared)
-        for indices, fetched, (height, width), network_ms in batch.ran:
-            count = next(iter(fetched.values())).shape[0]  # the padded batch
+        for indices, fetched, (count, height, width), network_ms in batch.ran:
             fetched_bytes = sum(int(a.nbytes) for a in fetched.values()) // count
             if batch.features:
                 shapes = [tuple(int(d) for d in fetched[name].shape[1:3]) for name in self._level_names]
