@@ -321,17 +321,21 @@ class LayerViewer(QWidget):
         self._selected = min(self._selected, max(0, len(self._levels) - 1))
         self._recompute()
 
-    def set_output(self, output: Any) -> None:
-        """Show the pyramid of a network output (None clears the maps)."""
+    def set_output(self, output: Any, *, same_image: bool = False) -> None:
+        """Show the pyramid of a network output (None clears the maps; an output without its
+        pyramid, from a batch run, leaves them blank until it comes). ``same_image``: the
+        output of the image already shown, now with its pyramid: the highlighted cell stays."""
         self._output = output
-        self._cell = None
-        self._on_hover(0, -1, -1)  # the last image's hover text does not describe this one
+        if not same_image:
+            self._cell = None
+            self._on_hover(0, -1, -1)  # the last image's hover text does not describe this one
         if self._contract is not None:
             self._levels = [LevelInfo(lv.name, int(lv.stride), self._shape_of(lv.name)) for lv in self._contract.levels]
             if output is not None and self._levels and self._levels[0].shape is not None:
                 self._channel.setMaximum(max(0, self._levels[0].shape[2] - 1))
         self._recompute()
-        self.cell_highlighted.emit(None)
+        if not same_image:
+            self.cell_highlighted.emit(None)
 
     def select_level(self, level: int) -> None:
         if not 0 <= level < len(self._levels) or level == self._selected:
@@ -397,7 +401,7 @@ class LayerViewer(QWidget):
         self._update_enabled()
         self._values, self._rgb, self._ranges = [], [], []
         self._overlay_cache = None
-        if self._output is not None:
+        if self._output is not None and self._output.pyramid:
             colormap = self._colormap.currentData()
             self._values = [self._level_map(level) for level in range(len(self._levels))]
             own = [value_range(values) for values in self._values]

@@ -133,15 +133,22 @@ class DetectionResult:
     latency_ms: float  # wall time of the network job (decode excluded)
     cached: bool = False
 
+    @property
+    def has_features(self) -> bool:
+        """Whether the output holds what the layer viewer shows (the pyramid and the dense
+        outputs). Batch runs fetch only the candidates, which is all the quality dock needs:
+        on a GPU the rest is ~35 MB per image to copy at 640 px with 80 classes."""
+        return bool(getattr(self.output, "pyramid", None))
+
 
 def load_image_job(load_image: Callable[[Path], np.ndarray], path: Path) -> LoadedImage:
     array = np.ascontiguousarray(load_image(path))
     return LoadedImage(path=path, array=array, qimage=rgb_to_qimage(array))
 
 
-def detect_job(detector: Any, array: np.ndarray, size: int, path: Path, key: CacheKey) -> DetectionResult:
+def detect_job(detector: Any, array: np.ndarray, size: int, path: Path, key: CacheKey, features: bool = True) -> DetectionResult:
     start = time.perf_counter()
-    output = detector.run(array, size=size)
+    output = detector.run(array, size=size, features=features)
     latency_ms = (time.perf_counter() - start) * 1000.0
     return DetectionResult(path=path, key=key, output=output, latency_ms=latency_ms)
 
@@ -149,8 +156,10 @@ def detect_job(detector: Any, array: np.ndarray, size: int, path: Path, key: Cac
 def decode_detect_job(
     load_image: Callable[[Path], np.ndarray], detector: Any, size: int, path: Path, key: CacheKey
 ) -> DetectionResult:
-    """Decode ``path`` and run the network on it (a batch job: nothing is shown)."""
-    return detect_job(detector, np.ascontiguousarray(load_image(path)), size, path, key)
+    """Decode ``path`` and run the network on it, fetching only the candidates (a batch job:
+    nothing is shown; should the image be shown, :class:`DetectionController` fetches its
+    pyramid then)."""
+    return detect_job(detector, np.ascontiguousarray(load_image(path)), size, path, key, features=False)
 
 
 @dataclass(frozen=True)
@@ -183,6 +192,7 @@ class DetectionController(QObject):
     image_loaded = Signal(object, object)  # Path, QImage
     image_failed = Signal(object, object)  # Path, exception
     output_ready = Signal(object)  # DetectionResult for the current image
+    features_ready = Signal(object)  # DetectionResult: the current image's output again, now with its pyramid
     output_cleared = Signal()
     path_detected = Signal(object)  # Path: any image whose output is now cached
     result_cached = Signal(object)  # DetectionResult: every new network output (batch too)
@@ -365,6 +375,8 @@ class DetectionController(QObject):
         if cached is not None:
             self._result = DetectionResult(self._path, key, cached.output, cached.latency_ms, cached=True)
             self.output_ready.emit(self._result)
+            if not cached.has_features:
+                self._fetch_features(key)
             return
         if self._result is not None and self._result.key == key:
             return
@@ -376,6 +388,13 @@ class DetectionController(QObject):
             if self._inference_pool.tryTake(batch_job):
                 self._inference_pool.start(batch_job, 1)
             return
+        self._fetch_features(key)
+
+    def _fetch_features(self, key: CacheKey) -> None:
+        """Run the network on the current image with everything the layer viewer shows (a
+        shown image whose output came from a batch run has only its candidates)."""
+        if key in self._detections or self._array is None or self._path is None:
+            return  # already running
         worker = Worker(detect_job, self._detector, self._array, key[1], self._path, key)
         self._detections[key] = worker
         worker.signals.finished.connect(partial(self._on_detected, worker))
@@ -393,11 +412,15 @@ class DetectionController(QObject):
             del self._detections[result.key]
         self._store(result)
         if self._shows(result.key):
+            upgrade = self._result is not None and self._result.key == result.key and not self._result.has_features
             self._result = result
-            self.output_ready.emit(result)
+            # the same candidates, with the pyramid: only the layer viewer has something new
+            (self.features_ready if upgrade and result.has_features else self.output_ready).emit(result)
 
     def _store(self, result: DetectionResult) -> None:
-        self._cache.put(result.key, result, output_nbytes(result.output))
+        cached = self._cache.get(result.key)
+        if cached is None or result.has_features or not cached.has_features:  # never the pyramid for less
+            self._cache.put(result.key, result, output_nbytes(result.output))
         self.path_detected.emit(result.path)
         self.result_cached.emit(result)
 
@@ -458,6 +481,8 @@ class DetectionController(QObject):
         if self._shows(key) and (self._result is None or self._result.key != key):
             self._result = result  # the shown image was in the batch: show its boxes now
             self.output_ready.emit(result)
+            if not result.has_features:
+                self._fetch_features(key)
         self._batch_step()
 
     def _on_batch_failed(self, worker: Worker, key: CacheKey, path: Path, error: BaseException) -> None:

@@ -289,6 +289,7 @@ class MainWindow(QMainWindow):
         c.image_loaded.connect(self._on_image_loaded)
         c.image_failed.connect(self._on_image_failed)
         c.output_ready.connect(self._on_output_ready)
+        c.features_ready.connect(self._on_features_ready)
         c.output_cleared.connect(self._on_output_cleared)
         c.path_detected.connect(lambda path: self._image_dock.model.set_detected(path))
         c.detection_failed.connect(lambda path, error: self._status(f"Detection failed on {path.name}: {error}", 10000))
@@ -368,6 +369,12 @@ class MainWindow(QMainWindow):
         self._status_bar.show_latency(result.latency_ms, cached=result.cached)
         self.layer_viewer.set_output(output)
         self._session.set_candidates(output.candidates, size=result.key[1])
+
+    def _on_features_ready(self, result: DetectionResult) -> None:
+        """The shown output again, with its pyramid (it came from a batch run without it);
+        the candidates, and so the boxes and the selection, stay as they are."""
+        self._diagnostics.set_timings(result.output.timings_ms)
+        self.layer_viewer.set_output(result.output, same_image=True)
 
     def _on_output_cleared(self) -> None:
         self.layer_viewer.set_output(None)

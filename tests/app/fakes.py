@@ -89,6 +89,7 @@ class FakeDetector:
         self.provider_notes = ["CUDAExecutionProvider: no NVIDIA driver found (fake)"]
         self.delay_s = 0.0
         self.run_sizes: list[int] = []
+        self.run_features: list[bool] = []  # each run's ``features``, in order
         self._lock = threading.Lock()
 
     @classmethod
@@ -108,10 +109,12 @@ class FakeDetector:
         with self._lock:
             return len(self.run_sizes)
 
-    def run(self, image: np.ndarray, *, size: int | None = None) -> NetworkOutput:
+    def run(self, image: np.ndarray, *, size: int | None = None, features: bool = True) -> NetworkOutput:
+        """What Detector.run gives: the dense outputs and the pyramid only with ``features``."""
         size = int(size or self.contract.default_size)
         with self._lock:
             self.run_sizes.append(size)
+            self.run_features.append(features)
         if self.delay_s:
             time.sleep(self.delay_s)
         marker = int(image[0, 0, 0])
@@ -142,10 +145,11 @@ class FakeDetector:
         for lv, (h, w) in zip(self.contract.levels, shapes):
             ramp = np.arange(h * w * FEATURES, dtype=np.float32).reshape(h, w, FEATURES)
             pyramid[lv.name] = ramp / ramp.size + marker / 255.0
+        candidates = extract_candidates(boxes, scores, anchor_offsets=offsets)
         return NetworkOutput(
-            boxes=boxes,
-            scores=scores,
-            pyramid=pyramid,
+            boxes=boxes if features else None,
+            scores=scores if features else None,
+            pyramid=pyramid if features else {},
             level_shapes=shapes,
             anchor_offsets=offsets,
             anchors_per_cell=ANCHORS_PER_CELL,
@@ -153,7 +157,7 @@ class FakeDetector:
             image_hw=(height, width),
             input_hw=input_hw,
             timings_ms={"preprocess": 0.1, "network": self.delay_s * 1000.0, "candidates": 0.1},
-            candidates=extract_candidates(boxes, scores, anchor_offsets=offsets),
+            candidates=candidates,
         )
 
 
@@ -332,10 +336,10 @@ class CountingDetector:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def run(self, image: np.ndarray, *, size: int | None = None) -> Any:
+    def run(self, image: np.ndarray, *, size: int | None = None, features: bool = True) -> Any:
         with self._lock:
             self.run_count += 1
-        return self._inner.run(image, size=size)
+        return self._inner.run(image, size=size, features=features)
 
 
 def counting_real_backend() -> InferenceBackend:

@@ -150,6 +150,29 @@ def test_clearing_output_keeps_levels(qtbot) -> None:
     assert viewer.hover_text() == ""
 
 
+@pytest.mark.parametrize("source", ["activations", "scores"])
+def test_an_output_without_its_pyramid_leaves_the_maps_blank_until_it_comes(qtbot, source: str) -> None:  # noqa: ANN001
+    """A batch run fetches only the candidates: shown as it is, the maps stay blank (no
+    crash, whatever the source) and the anchor can still be found; the same image's output
+    with its pyramid then fills them and keeps the highlighted cell."""
+    viewer, detector, full = make_viewer(qtbot)
+    _select(viewer.source_combo, source)
+    lean = detector.run(np.full((240, 320, 3), 30, np.uint8), size=256, features=False)
+    viewer.set_output(lean)
+    assert [i.shape for i in viewer.levels()] == [None] * 5
+    assert viewer.scale_range() == (0.0, 0.0)  # no map, no scale
+    anchor = int(lean.anchor_offsets[1]) + (1 * lean.level_shapes[1][1] + 1) * 3 + 1
+    viewer.show_anchor(anchor)
+    assert viewer.highlighted_cell() == (1, 1, 1)
+    emitted: list = []
+    viewer.cell_highlighted.connect(emitted.append)
+    viewer.set_output(full, same_image=True)
+    assert viewer.highlighted_cell() == (1, 1, 1) and emitted == []
+    assert viewer.levels()[1].shape == (*full.level_shapes[1], 4) and viewer.scale_range() != (0.0, 0.0)
+    expected = full.level_score_map(1, None) if source == "scores" else reduce_channels(full.pyramid["P4"], "mean")
+    np.testing.assert_allclose(viewer.level_values(1), expected, rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- colour scale
 def _select(combo, data) -> None:  # noqa: ANN001
     combo.setCurrentIndex(combo.findData(data))

@@ -174,3 +174,26 @@ def test_many_images_follow_the_iou_and_score_sliders(qtbot, make_window, tmp_pa
     assert shown(window) == ("0.400", "1.000")
     set_score(qtbot, window, 80)  # only cat 0.90 left
     assert shown(window) == ("1.000", "0.500")
+
+
+def test_detect_all_fetches_candidates_only_and_an_opened_image_gets_its_maps(qtbot, make_window, labelled_folder: Path, fake_model: Path) -> None:  # noqa: ANN001
+    """Detect All Labelled Images runs the network for the quality numbers only (no pyramid,
+    no dense outputs: on a GPU ~35 MB per image less to copy). Opening one of those images
+    shows its boxes from the cache, then its maps in the layer viewer, with the selected
+    detection's cell still highlighted."""
+    window = make_window(model=fake_model)
+    open_folder(qtbot, window, labelled_folder)
+    detector = window.controller.detector
+    with qtbot.waitSignal(window.controller.batch_finished, timeout=5000):
+        assert window.quality.detect_labelled() == 2
+    assert detector.run_features == [True, False, False]  # the shown image, then the batch
+    with qtbot.waitSignal(window.controller.output_ready, timeout=3000) as shown:
+        window.show_row(2)
+    assert shown.args[0].cached and not shown.args[0].has_features
+    window.canvas.detection_selected.emit(1)  # the class-1 detection planted on P4, cell (1, 1)
+    assert window.layer_viewer.highlighted_cell() == (1, 1, 1)
+    qtbot.waitUntil(lambda: window.layer_viewer.levels()[0].shape is not None, timeout=3000)  # the maps follow the boxes
+    output = window.controller.current_output
+    assert [lv.shape[:2] for lv in window.layer_viewer.levels()] == output.level_shapes
+    assert window.layer_viewer.highlighted_cell() == (1, 1, 1) and window.current_detections() is not None
+    assert detector.run_features == [True, False, False, True]

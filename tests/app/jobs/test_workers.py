@@ -176,3 +176,50 @@ def test_unreadable_image_reports_failure(qtbot, controller, tmp_path: Path) -> 
     assert blocker.args[0] == broken
     assert str(broken) in str(blocker.args[1])
     assert controller.detector.run_count == 0
+
+
+def test_batch_runs_fetch_only_candidates_and_a_shown_image_gets_its_pyramid_after(qtbot, controller, image_folder: Path) -> None:
+    """Detect All (the quality dock) needs only the candidates: batch runs leave the pyramid
+    and the dense outputs on the device. Opening such an image shows its boxes from the cache
+    at once, then fetches what the layer viewer shows, once (``features_ready``, not a second
+    ``output_ready``: the boxes stay as they are)."""
+    paths = sorted(image_folder.glob("*.png"))
+    with qtbot.waitSignal(controller.batch_finished, timeout=5000):
+        assert controller.detect_batch(paths) == 3
+    detector = controller.detector
+    assert detector.run_features == [False, False, False]
+    shown: list = []
+    upgraded: list = []
+    controller.output_ready.connect(shown.append)
+    controller.features_ready.connect(upgraded.append)
+    with qtbot.waitSignal(controller.features_ready, timeout=3000):
+        controller.open_image(paths[1])
+    [first] = shown
+    assert first.cached and not first.has_features and first.output.scores is None
+    [full] = upgraded
+    assert full.has_features and full.output.pyramid and full.key == first.key
+    np.testing.assert_array_equal(full.output.candidates.scores, first.output.candidates.scores)
+    assert controller.current_result is full and detector.run_features == [False, False, False, True]
+    with qtbot.waitSignal(controller.output_ready, timeout=3000) as blocker:  # elsewhere and back: all cached now
+        controller.open_image(paths[0])
+    qtbot.waitUntil(lambda: len(upgraded) == 2, timeout=3000)
+    with qtbot.waitSignal(controller.output_ready, timeout=3000) as blocker:
+        controller.open_image(paths[1])
+    assert blocker.args[0].has_features and blocker.args[0].cached
+    assert detector.run_features == [False, False, False, True, True] and len(upgraded) == 2
+
+
+def test_the_shown_image_taken_from_a_running_batch_gets_its_pyramid_too(qtbot, controller, image_folder: Path) -> None:
+    paths = sorted(image_folder.glob("*.png"))
+    controller.detector.delay_s = 0.1
+    with qtbot.waitSignal(controller.image_loaded, timeout=3000):
+        controller.set_auto_detect(False)
+        controller.open_image(paths[2])
+    controller.detect_batch(paths)
+    upgraded: list = []
+    controller.features_ready.connect(upgraded.append)
+    controller.detect()  # the batch's job for this image moves to the front; its result is shown
+    qtbot.waitUntil(lambda: bool(upgraded), timeout=5000)
+    assert upgraded[0].path == paths[2] and upgraded[0].has_features
+    qtbot.waitUntil(lambda: not controller.batch_running(), timeout=5000)
+    assert sorted(controller.detector.run_features) == [False, False, False, True]
