@@ -90,7 +90,7 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def selection_session(boxes: np.ndarray, scores: np.ndarray, *, candidates: bool, size: int = SIZE, profile: bool = False):
+def selection_session(boxes: np.ndarray, scores: np.ndarray, *, candidates: bool, size: int = SIZE):
     """An onnxruntime CPU session fed these dense outputs as inputs (``dense_boxes`` (A, 4),
     ``dense_logits`` (A, C), the scores' logits) that returns ``boxes`` / ``scores``, with contract v2's
     candidate nodes on top when ``candidates``: v2 fetching its candidates against v1
@@ -145,8 +145,6 @@ def selection_session(boxes: np.ndarray, scores: np.ndarray, *, candidates: bool
     )
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    if profile:
-        options.enable_profiling = True
     return ort.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
