@@ -50,6 +50,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # model/ and bench/ from a checkout
 
@@ -91,6 +92,24 @@ def _tensorrt_missing() -> str | None:
     return "TensorRT libraries (libnvinfer) cannot be loaded (pip install tensorrt)"
 
 
+def _hot_path(detector, image: np.ndarray, *, size: int) -> tuple[Any, list[str], np.ndarray]:  # noqa: ANN001 - a Detector
+    """The session the product runs ``image``'s canvas in, the outputs its hot path fetches,
+    and the (1, H, W, 3) float32 input."""
+    batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
+    return detector.session_for(batch.shape), detector._names(dense=False, features=False), batch
+
+
+def _median_run_ms(run: Callable[[], object], runs: int) -> float:
+    """Median ms of ``run`` over ``runs`` calls after WARMUP untimed ones."""
+    times = []
+    for i in range(runs + WARMUP):
+        started = time.perf_counter()
+        run()
+        if i >= WARMUP:
+            times.append((time.perf_counter() - started) * 1e3)
+    return statistics.median(times)
+
+
 def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[float, str]:  # noqa: ANN001 - a Detector
     """Median ms of ``session.run`` alone on ``image``'s canvas, through IOBinding with the
     input already on the provider's device and the hot path's outputs left there; and where."""
@@ -100,22 +119,18 @@ def bare_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
     from model.providers import CPU
 
     device = "cpu" if detector.providers[0] == CPU else "cuda"
-    batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
-    session = detector.session_for(batch.shape)
-    names = list(C.CANDIDATE_OUTPUTS) if detector.contract.has_candidates else [C.BOXES, C.SCORES]
+    session, names, batch = _hot_path(detector, image, size=size)
     binding = session.io_binding()
     binding.bind_ortvalue_input(C.INPUT_NAME, ort.OrtValue.ortvalue_from_numpy(batch, device, 0))
     for name in names:
         binding.bind_output(name, device)
-    times = []
-    for i in range(runs + WARMUP):
-        binding.synchronize_inputs()
-        started = time.perf_counter()
+    binding.synchronize_inputs()
+
+    def run() -> None:
         session.run_with_iobinding(binding)
         binding.synchronize_outputs()
-        if i >= WARMUP:
-            times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), device
+
+    return _median_run_ms(run, runs), device
 
 
 def host_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[float, int]:  # noqa: ANN001 - a Detector
@@ -125,16 +140,8 @@ def host_run_ms(detector, image: np.ndarray, *, size: int, runs: int) -> tuple[f
     says whether a smaller input (uint8, 4x fewer bytes) would pay."""
     from model import contract as C
 
-    batch = detector.prepare(image, size=size).canvas[None].astype(np.float32)
-    session = detector.session_for(batch.shape)
-    names = list(C.CANDIDATE_OUTPUTS) if detector.contract.has_candidates else [C.BOXES, C.SCORES]
-    times = []
-    for i in range(runs + WARMUP):
-        started = time.perf_counter()
-        session.run(names, {C.INPUT_NAME: batch})
-        if i >= WARMUP:
-            times.append((time.perf_counter() - started) * 1e3)
-    return statistics.median(times), int(batch.nbytes)
+    session, names, batch = _hot_path(detector, image, size=size)
+    return _median_run_ms(lambda: session.run(names, {C.INPUT_NAME: batch}), runs), int(batch.nbytes)
 
 
 def memcpy_nodes(path: Path, overrides: dict[str, int]) -> str:

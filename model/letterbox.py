@@ -78,9 +78,9 @@ def letterbox(
         pad_h, pad_w = canvas
         if pad_h < new_h or pad_w < new_w:
             raise ValueError(f"a {new_w}x{new_h} image does not fit on a {pad_w}x{pad_h} canvas")
-    padded = np.zeros((pad_h, pad_w, 3), dtype=np.uint8)
-    padded[:new_h, :new_w] = resized
-    return padded, scale
+    padded = np.empty((1, pad_h, pad_w, 3), dtype=np.uint8)
+    fill_canvases(padded, [resized])
+    return padded[0], scale
 
 
 def fill_canvases(batch: np.ndarray, images: Sequence[np.ndarray]) -> None:

@@ -118,9 +118,9 @@ class PreparedImage:
     @property
     def canvas(self) -> np.ndarray:
         """The padded (H, W, 3) uint8 canvas the network sees (a new array)."""
-        canvas = np.zeros((*self.canvas_hw, 3), np.uint8)
-        canvas[: self.resized.shape[0], : self.resized.shape[1]] = self.resized
-        return canvas
+        canvas = np.empty((1, *self.canvas_hw, 3), np.uint8)
+        fill_canvases(canvas, [self.resized])  # as the network's input batch is filled
+        return canvas[0]
 
 
 @dataclass(eq=False)

@@ -376,7 +376,7 @@ class DetectionController(QObject):
             self._result = DetectionResult(self._path, key, cached.output, cached.latency_ms, cached=True)
             self.output_ready.emit(self._result)
             if not cached.has_features:
-                self._fetch_features(key)
+                self._run_shown(key)
             return
         if self._result is not None and self._result.key == key:
             return
@@ -388,11 +388,12 @@ class DetectionController(QObject):
             if self._inference_pool.tryTake(batch_job):
                 self._inference_pool.start(batch_job, 1)
             return
-        self._fetch_features(key)
+        self._run_shown(key)
 
-    def _fetch_features(self, key: CacheKey) -> None:
-        """Run the network on the current image with everything the layer viewer shows (a
-        shown image whose output came from a batch run has only its candidates)."""
+    def _run_shown(self, key: CacheKey) -> None:
+        """Run the network on the current image, fetching everything the layer viewer shows:
+        for an image not yet detected, or one whose output came from a batch run (which has
+        only its candidates)."""
         if key in self._detections or self._array is None or self._path is None:
             return  # already running
         worker = Worker(detect_job, self._detector, self._array, key[1], self._path, key)
@@ -482,7 +483,7 @@ class DetectionController(QObject):
             self._result = result  # the shown image was in the batch: show its boxes now
             self.output_ready.emit(result)
             if not result.has_features:
-                self._fetch_features(key)
+                self._run_shown(key)
         self._batch_step()
 
     def _on_batch_failed(self, worker: Worker, key: CacheKey, path: Path, error: BaseException) -> None:
